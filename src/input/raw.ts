@@ -47,3 +47,21 @@ export interface RawRequest {
   /** Envoy's `x-request-id`, reused as the decision id when present. */
   readonly requestId?: string;
 }
+
+/** Why a request was refused before the policies ran. */
+export type InputRejection = "malformed_path" | "malformed_request" | "request_too_large";
+
+/** The result of `InputBuilder.build`. */
+export type BuildInputResult =
+  | { readonly ok: true; readonly input: import("../engine/input.js").RequestInput }
+  | { readonly ok: false; readonly reason: InputRejection; readonly detail: string };
+
+/** Turns raw pieces plus the resolved caller into the engine's input (path canonicalization, host, headers). */
+export interface InputBuilder {
+  build(raw: RawRequest, caller: import("../engine/input.js").Identity, now: number): BuildInputResult;
+}
+
+/** Establishes the caller's identity from the evidence. Never throws: problems give an unauthenticated identity with a reason. */
+export interface IdentityResolver {
+  resolve(evidence: IdentityEvidence, options: { readonly needCertificate: boolean; readonly now: number }): import("../engine/input.js").Identity;
+}

@@ -1,0 +1,90 @@
+/**
+ * Loads policy files from disk into a compiled program: the only place that
+ * reads `.ward` files for the server and the CLI alike. The revision is a
+ * content hash, so the same files always give the same revision.
+ */
+import { createHash } from "node:crypto";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import type { Diagnostic } from "./diagnostics.js";
+import type { CheckedPolicySet } from "./dsl/checked.js";
+import { checkPolicySources, type PolicySource } from "./dsl/index.js";
+import { compile } from "./engine/compile.js";
+import type { Program } from "./engine/program.js";
+
+/** A policy set that compiled. */
+export interface LoadedPolicies {
+  readonly revision: string;
+  readonly program: Program;
+  readonly checked: CheckedPolicySet;
+  /** Files as named in diagnostics (relative to the working directory when below it). */
+  readonly files: readonly string[];
+  /** Warnings (errors make the load fail). */
+  readonly warnings: readonly Diagnostic[];
+  readonly sources: ReadonlyMap<string, string>;
+}
+
+/** The outcome of a load: the compiled set, or every diagnostic with the sources to render them. */
+export type LoadResult =
+  | ({ readonly ok: true } & LoadedPolicies)
+  | {
+      readonly ok: false;
+      readonly diagnostics: readonly Diagnostic[];
+      readonly sources: ReadonlyMap<string, string>;
+      readonly files: readonly string[];
+    };
+
+/** File name suffix of policy files. */
+export const POLICY_EXTENSION = ".ward";
+
+/** Lists `.ward` files under the given files or directories (recursively, sorted, hidden entries skipped). */
+export async function findPolicyFiles(paths: readonly string[]): Promise<string[]> {
+  const found = new Set<string>();
+  async function walk(path: string, explicit: boolean): Promise<void> {
+    const info = await stat(path);
+    if (info.isDirectory()) {
+      const entries = await readdir(path, { withFileTypes: true });
+      for (const entry of entries) {
+        if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
+        await walk(join(path, entry.name), false);
+      }
+    } else if (explicit || path.endsWith(POLICY_EXTENSION)) {
+      found.add(displayName(path));
+    }
+  }
+  for (const p of paths) await walk(p, true);
+  return [...found].sort();
+}
+
+function displayName(path: string): string {
+  const rel = relative(process.cwd(), resolve(path));
+  return rel.startsWith("..") ? resolve(path) : rel;
+}
+
+/** The content hash of a set of sources: sha256 over sorted (name, text) pairs, first 16 hex digits. */
+export function revisionOf(sources: readonly PolicySource[]): string {
+  const hash = createHash("sha256");
+  for (const s of [...sources].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))) {
+    hash.update(s.file).update("\0").update(s.text).update("\0");
+  }
+  return hash.digest("hex").slice(0, 16);
+}
+
+/** Checks and compiles sources already in memory. */
+export function compileSources(sources: readonly PolicySource[]): LoadResult {
+  const sourceMap = new Map(sources.map((s) => [s.file, s.text]));
+  const files = sources.map((s) => s.file);
+  const checked = checkPolicySources(sources);
+  if (!checked.ok) return { ok: false, diagnostics: checked.diagnostics, sources: sourceMap, files };
+  const revision = revisionOf(sources);
+  const program = compile(checked.value, { revision });
+  return { ok: true, revision, program, checked: checked.value, files, warnings: checked.diagnostics, sources: sourceMap };
+}
+
+/** Reads, checks and compiles every policy file under `paths`. */
+export async function loadPolicies(paths: readonly string[]): Promise<LoadResult> {
+  const files = await findPolicyFiles(paths);
+  const sources: PolicySource[] = [];
+  for (const file of files) sources.push({ file, text: await readFile(file, "utf8") });
+  return compileSources(sources);
+}
