@@ -53,7 +53,16 @@ export type InputRejection = "malformed_path" | "malformed_request" | "request_t
 
 /** The result of `InputBuilder.build`. */
 export type BuildInputResult =
-  | { readonly ok: true; readonly input: import("../engine/input.js").RequestInput }
+  | {
+      readonly ok: true;
+      readonly input: import("../engine/input.js").RequestInput;
+      /**
+       * Things the audit record should show (added by the input work): relaxations a
+       * request needed (`relaxed: fragment, path_parameter`), an ignored destination
+       * principal. Each is `code: detail`.
+       */
+      readonly notes?: readonly string[];
+    }
   | { readonly ok: false; readonly reason: InputRejection; readonly detail: string };
 
 /** Turns raw pieces plus the resolved caller into the engine's input (path canonicalization, host, headers). */

@@ -1,0 +1,107 @@
+/**
+ * Request headers → the map `request.headers["name"]` reads: names
+ * lower-cased, repeated headers joined with `,` in arrival order (exactly
+ * what Envoy's `headers` map does in check_request_utils.cc, so `header_map`
+ * entries give the same value as the `headers` form). A condition therefore
+ * sees the whole joined value, never only the first one (the class of
+ * Istio CVE-2026-31838). Pseudo-headers (`:path`, `:authority`, ...) are
+ * dropped: the canonical `request.path`, `request.host`, `request.method` and
+ * `request.scheme` are the one way to read them.
+ */
+import { TCHAR, codeUnitName, quote, utf8Length } from "./text.js";
+
+/** Header limits, all required here (the builder fills defaults). */
+export interface HeaderLimits {
+  /** Most header entries, as received (before joining). */
+  readonly maxHeaders: number;
+  /** Most bytes of names and values together (UTF-8), as received. */
+  readonly maxHeaderBytes: number;
+}
+
+/** Marks a pseudo-header in a `NameMemo`. */
+const PSEUDO = ":";
+
+/**
+ * Valid header names seen before (raw name → lower-case name, or `:` for a
+ * pseudo-header): names repeat on every request, so a builder keeps one.
+ * Bounded; only valid names are remembered.
+ */
+export class NameMemo {
+  private readonly map = new Map<string, string>();
+  constructor(private readonly capacity = 1024) {}
+  get(raw: string): string | undefined {
+    return this.map.get(raw);
+  }
+  remember(raw: string, name: string): void {
+    // Cleared when full: a client sending endless new names costs what no memo would.
+    if (this.map.size >= this.capacity) this.map.clear();
+    this.map.set(raw, name);
+  }
+}
+
+/** The result of `collectHeaders`. */
+export type CollectedHeaders =
+  | { readonly ok: true; readonly headers: Readonly<Record<string, string>> }
+  | { readonly ok: false; readonly reason: "malformed_request" | "request_too_large"; readonly detail: string };
+
+/**
+ * Validates, lower-cases and joins header entries. Names must be RFC 9110
+ * tokens (a leading `:` marks a pseudo-header); values must not hold control
+ * characters other than tab (RFC 9110 §5.5). Never throws.
+ */
+export function collectHeaders(entries: readonly (readonly [string, string])[], limits: HeaderLimits, names?: NameMemo): CollectedHeaders {
+  if (entries.length > limits.maxHeaders) {
+    return { ok: false, reason: "request_too_large", detail: `header_count: ${entries.length} header entries exceed the limit of ${limits.maxHeaders} (maxHeaders)` };
+  }
+  // Limits before validation: a cheap upper bound (3 bytes per UTF-16 unit) first, the exact count only near the limit.
+  let units = 0;
+  for (const [name, value] of entries) units += name.length + value.length;
+  if (units * 3 > limits.maxHeaderBytes) {
+    let bytes = 0;
+    for (const [name, value] of entries) bytes += utf8Length(name) + utf8Length(value);
+    if (bytes > limits.maxHeaderBytes) {
+      return { ok: false, reason: "request_too_large", detail: `header_bytes: ${bytes} bytes of headers exceed the limit of ${limits.maxHeaderBytes} (maxHeaderBytes)` };
+    }
+  }
+
+  const headers = Object.create(null) as Record<string, string>;
+  for (const [rawName, value] of entries) {
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if ((c < 0x20 && c !== 9) || c === 0x7f) {
+        return {
+          ok: false,
+          reason: "malformed_request",
+          detail: `invalid_header_value: the value of ${quote(rawName, 48)} contains the control character ${codeUnitName(c)} at offset ${i}`,
+        };
+      }
+    }
+    const known = names?.get(rawName);
+    if (known !== undefined) {
+      if (known === PSEUDO) continue;
+      const seen = headers[known];
+      headers[known] = seen === undefined ? value : seen + "," + value;
+      continue;
+    }
+    const length = rawName.length;
+    const pseudo = length > 1 && rawName.charCodeAt(0) === 58;
+    let upper = false;
+    for (let i = pseudo ? 1 : 0; i < length; i++) {
+      const c = rawName.charCodeAt(i);
+      if (c >= 128 || TCHAR[c] === 0) {
+        return { ok: false, reason: "malformed_request", detail: `invalid_header_name: ${quote(rawName, 48)} is not a header name (${codeUnitName(c)} at offset ${i})` };
+      }
+      if (c >= 65 && c <= 90) upper = true;
+    }
+    if (length === 0) return { ok: false, reason: "malformed_request", detail: "invalid_header_name: a header has an empty name" };
+    if (pseudo) {
+      names?.remember(rawName, PSEUDO);
+      continue;
+    }
+    const name = upper ? rawName.toLowerCase() : rawName;
+    names?.remember(rawName, name);
+    const seen = headers[name];
+    headers[name] = seen === undefined ? value : seen + "," + value;
+  }
+  return { ok: true, headers };
+}
