@@ -1,9 +1,9 @@
 // Input-builder benchmark: per-call cost of canonicalization on realistic requests,
 // against a naive baseline (split query, lower-case and join headers, no checks) in the same run.
-import { createInputBuilder } from "../src/input/build.ts";
-import { canonicalizePath } from "../src/input/path.ts";
-import type { RawRequest } from "../src/input/raw.ts";
-import type { Identity } from "../src/engine/input.ts";
+import { createInputBuilder } from "../src/input/build.js";
+import { canonicalizePath } from "../src/input/path.js";
+import type { RawRequest } from "../src/input/raw.js";
+import type { Identity } from "../src/engine/input.js";
 
 const caller: Identity = { authenticated: true, spiffeId: "spiffe://prod.example.com/ns/checkout/sa/checkout", trustDomain: "prod.example.com", path: "/ns/checkout/sa/checkout" };
 const headers: [string, string][] = [
