@@ -1,0 +1,96 @@
+/**
+ * `ward audit summary --log FILE`: the would-deny decisions of an audit log
+ * grouped by caller, method and path pattern, largest first: what a service
+ * owner works through before switching from audit to enforce. Exit codes: 0
+ * the summary was printed (whatever it shows), 2 bad flags or unreadable logs.
+ * docs/audit.md, "Audit summary".
+ */
+import { access, constants } from "node:fs/promises";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { createSummary, renderSummaryText } from "../audit/summary.js";
+import { EXIT_OK, EXIT_USAGE, usageError } from "./args.js";
+import type { CliIo } from "./io.js";
+import { fsReason } from "./load.js";
+import { addFile, addText } from "./replay.js";
+
+/** Usage text of `ward audit summary`. */
+export const AUDIT_SUMMARY_USAGE = `usage: ward audit summary [--log FILE ...] [--format text|json] [--all-denies] [--limit N] [--examples N]
+
+Lists the would-deny decisions of an audit log grouped by caller, method and
+path pattern (numbers, UUIDs and long ids collapsed into *), largest first.
+  --log FILE      decision records, JSON lines (repeatable; also accepted as
+                  positional arguments; "-" or none: standard input)
+  --format FORMAT text (default) or json (one object)
+  --all-denies    also list enforced denials, not only would-denials
+  --limit N       text format: show only the N largest groups
+  --examples N    distinct example paths per group (default 3)
+Exit status: 0 printed, 2 usage error or unreadable log.
+See docs/audit.md.`;
+
+/** Runs `ward audit summary` (argv after `audit summary`; a leading `summary` is accepted too). */
+export async function runAuditSummary(argv: readonly string[], io: CliIo): Promise<number> {
+  // The dispatcher may hand over `["summary", ...]` when it routes `ward audit`; accept both forms.
+  const args = argv[0] === "summary" ? argv.slice(1) : argv;
+  let values: { log?: string[]; format?: string; "all-denies"?: boolean; limit?: string; examples?: string; help?: boolean };
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({
+      args: [...args],
+      options: {
+        log: { type: "string", multiple: true, short: "l" },
+        format: { type: "string" },
+        "all-denies": { type: "boolean" },
+        limit: { type: "string" },
+        examples: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+    values = parsed.values;
+    positionals = parsed.positionals;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return usageError(io, message.charAt(0).toLowerCase() + message.slice(1), AUDIT_SUMMARY_USAGE);
+  }
+  if (values.help) {
+    io.stdout(`${AUDIT_SUMMARY_USAGE}\n`);
+    return EXIT_OK;
+  }
+  const format = values.format ?? "text";
+  if (format !== "text" && format !== "json") return usageError(io, `unknown format \`${format}\` (expected text or json)`, AUDIT_SUMMARY_USAGE);
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+    return usageError(io, `\`--limit\` must be a positive whole number, got \`${values.limit ?? ""}\``, AUDIT_SUMMARY_USAGE);
+  }
+  const examples = values.examples === undefined ? 3 : Number(values.examples);
+  if (!Number.isInteger(examples) || examples < 0) {
+    return usageError(io, `\`--examples\` must be a whole number, got \`${values.examples ?? ""}\``, AUDIT_SUMMARY_USAGE);
+  }
+  const logs = [...(values.log ?? []), ...positionals];
+  if (logs.filter((l) => l === "-").length > 1) return usageError(io, "standard input (`-`) can be read only once", AUDIT_SUMMARY_USAGE);
+  for (const log of logs) {
+    if (log === "-") continue;
+    try {
+      await access(resolve(io.cwd, log), constants.R_OK);
+    } catch (err) {
+      io.stderr(`error: cannot read log \`${log}\`: ${fsReason(err)}\n`);
+      return EXIT_USAGE;
+    }
+  }
+
+  const summary = createSummary({ allDenies: values["all-denies"] === true, examples });
+  for (const source of logs.length === 0 ? ["-"] : logs) {
+    try {
+      if (source === "-") addText(summary, await io.readStdin(), "-");
+      else await addFile(summary, resolve(io.cwd, source), source);
+    } catch (err) {
+      io.stderr(`error: cannot read log \`${source}\`: ${fsReason(err)}\n`);
+      return EXIT_USAGE;
+    }
+  }
+  const report = summary.report();
+  io.stdout(format === "json" ? `${JSON.stringify(report, null, 2)}\n` : renderSummaryText(report, limit));
+  return EXIT_OK;
+}

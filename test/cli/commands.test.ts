@@ -1,0 +1,255 @@
+// `ward check`, `ward eval`, `ward fmt` and the dispatcher: exit codes and
+// output (golden where the format is the contract), run in-process.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { lastLine, PAYMENTS_POLICY, project, ROOT, ward } from "./helpers.js";
+
+const CHECKOUT = "spiffe://prod.example.com/ns/checkout/sa/checkout";
+const PAYMENTS = "spiffe://prod.example.com/ns/payments/sa/payment-api";
+
+describe("ward (dispatcher)", () => {
+  it("prints the usage for `ward help` (exit 0) and for no command (exit 2)", async () => {
+    const help = await ward(["help"], { cwd: ROOT });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("usage: ward <command>");
+    for (const cmd of ["check", "eval", "test", "fmt", "serve"]) expect(help.stdout).toContain(`  ${cmd} `);
+    const none = await ward([], { cwd: ROOT });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("usage: ward <command>");
+  });
+
+  it("prints a command's usage for `ward help test` and `ward test --help`", async () => {
+    expect((await ward(["help", "test"], { cwd: ROOT })).stdout).toContain("usage: ward test [paths...]");
+    const flag = await ward(["test", "--help"], { cwd: ROOT });
+    expect(flag.code).toBe(0);
+    expect(flag.stdout).toContain("--coverage");
+  });
+
+  it("prints the version from package.json", async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
+    const r = await ward(["--version"], { cwd: ROOT });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`ward ${pkg.version}\n`);
+  });
+
+  it("rejects an unknown command with exit 2 and the usage", async () => {
+    const r = await ward(["frobnicate"], { cwd: ROOT });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error: unknown command `frobnicate`");
+    expect(r.stderr).toContain("usage: ward <command>");
+  });
+});
+
+describe("ward check", () => {
+  it("exits 0 on a clean set and prints one summary line", async () => {
+    const cwd = project({ "policies/payments.ward": PAYMENTS_POLICY });
+    const r = await ward(["check"], { cwd });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/^checked 1 file: 1 policy, 3 rules, 0 tests; 0 errors, 0 warnings; revision [0-9a-f]{16}\n$/);
+  });
+
+  it("prints warnings with file:line:col, source line and caret, and still exits 0", async () => {
+    const cwd = project({ "p/only-deny.ward": 'policy "lockdown" {\n  deny "nobody" when request.method == "DELETE"\n}\n' });
+    const r = await ward(["check", "p"], { cwd });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^p\/only-deny\.ward:1:8: warning: .*\[no_allow_rule\]\n 1 \| policy "lockdown" \{\n {3}\| {8}\^{10}\n/);
+    expect(r.stdout).toMatch(/^checked 1 file: 1 policy, 1 rule, 0 tests; 0 errors, 1 warning; revision [0-9a-f]{16}\n$/);
+  });
+
+  it("prints every error of every file, rendered, and exits 1", async () => {
+    const cwd = project({
+      "p/a.ward": 'policy "a" {\n  allow "r" when request.paht == "/x"\n}\n',
+      "p/b.ward": 'policy "b" {\n  allow "r" when request.method > 3\n  allow "s" when caller.spiffe_id == "spiffe://Prod.example.com/x"\n}\n',
+    });
+    const r = await ward(["check", "p"], { cwd });
+    expect(r.code).toBe(1);
+    // Golden for the first diagnostic: location, message, code, the source line and a caret under the attribute.
+    expect(r.stderr.startsWith(
+      [
+        "p/a.ward:2:18: error: unknown attribute `request.paht` [unknown_attribute]",
+        ' 2 |   allow "r" when request.paht == "/x"',
+        "   |                  ^^^^^^^^^^^^",
+        "  = help: did you mean `request.path`?",
+      ].join("\n"),
+    )).toBe(true);
+    expect(r.stderr).toMatch(/p\/b\.ward:2:\d+: error: /);
+    expect(r.stderr).toMatch(/p\/b\.ward:3:\d+: error: /);
+    expect(r.stdout).toMatch(/^checked 2 files: 3 errors, 0 warnings; revision [0-9a-f]{16} not compiled\n$/);
+  });
+
+  it("exits 2 on usage errors: unknown flags, missing paths, no policy files", async () => {
+    const cwd = project({ "empty/README.md": "nothing here" });
+    const flag = await ward(["check", "--strict"], { cwd });
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("usage: ward check");
+    const missing = await ward(["check", "nope/"], { cwd });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`error: cannot read \`${join(cwd, "nope")}\`: no such file or directory`);
+    const empty = await ward(["check", "empty"], { cwd });
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain("no `.ward` files found in `empty`");
+  });
+
+  it("checks the shipped policies clean: no errors, no warnings", async () => {
+    const r = await ward(["check", "policies/"], { cwd: ROOT });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/0 errors, 0 warnings/);
+  });
+});
+
+describe("ward eval", () => {
+  const compact = JSON.stringify({
+    caller: { spiffe_id: "spiffe://staging.example.com/ns/checkout/sa/checkout" },
+    request: { method: "POST", path: "/api/v1/charge" },
+    destination: { spiffe_id: PAYMENTS },
+  });
+
+  it("decides a compact input and prints one JSON object", async () => {
+    const cwd = project({ "policies/payments.ward": PAYMENTS_POLICY, "in.json": compact });
+    const r = await ward(["eval", "--input", "in.json"], { cwd });
+    expect(r.code).toBe(0);
+    const d = JSON.parse(r.stdout);
+    expect(d).toMatchObject({
+      allowed: false,
+      outcome: "deny",
+      enforced: true,
+      status: 403,
+      determining: [{ policy: "payments-api", rule: "no cross-environment calls", effect: "deny" }],
+      reason: "denied_by_rule",
+    });
+    expect(d.revision).toMatch(/^[0-9a-f]{16}$/);
+    expect(d.explanation).toBeUndefined();
+  });
+
+  it("decides an Envoy CheckRequest in proto3 JSON", async () => {
+    const r = await ward(["eval", "policies/", "--input", "policies/recorded/checkout-charge.checkrequest.json"], { cwd: ROOT });
+    expect(r.code).toBe(0);
+    const d = JSON.parse(r.stdout);
+    expect(d).toMatchObject({ allowed: true, outcome: "allow", reason: "allowed", caller: { authenticated: true, spiffe_id: CHECKOUT } });
+    expect(d.determining).toEqual([{ policy: "payments-api", rule: "checkout may charge", effect: "allow", mode: "enforce" }]);
+  });
+
+  it("--explain adds every rule, matched or the first failed condition with file:line:col", async () => {
+    const cwd = project({ "policies/payments.ward": PAYMENTS_POLICY, "in.json": compact });
+    const d = JSON.parse((await ward(["eval", "--input", "in.json", "--explain"], { cwd })).stdout);
+    const rules = d.explanation.policies[0].rules;
+    expect(rules[0]).toMatchObject({ rule: "checkout may charge", matched: false, at: "policies/payments.ward:7:3" });
+    expect(rules[0].failed).toEqual({ condition: "caller.spiffe_id == checkout", at: "policies/payments.ward:8:5", actual: "spiffe://staging.example.com/ns/checkout/sa/checkout" });
+    expect(rules[2]).toMatchObject({ rule: "no cross-environment calls", matched: true });
+  });
+
+  it("--mode audit lets the denied request through and says it would have been denied", async () => {
+    const cwd = project({ "policies/payments.ward": PAYMENTS_POLICY, "in.json": compact });
+    const d = JSON.parse((await ward(["eval", "--input", "in.json", "--mode", "audit"], { cwd })).stdout);
+    expect(d).toMatchObject({ allowed: true, outcome: "deny", enforced: false, status: 200 });
+    expect((await ward(["eval", "--input", "in.json", "--mode", "lenient"], { cwd })).code).toBe(2);
+  });
+
+  it("reads the input from standard input with `--input -`, and decides at the current time when the input has none", async () => {
+    const policy = 'policy "noon" {\n  allow "at noon" when time.hour == 12\n}\n';
+    const cwd = project({ "p/noon.ward": policy });
+    const input = JSON.stringify({ request: { method: "GET", path: "/" } });
+    const noon = await ward(["eval", "p", "--input", "-"], { cwd, stdin: input, now: Date.parse("2027-05-05T12:30:00Z") });
+    expect(JSON.parse(noon.stdout).allowed).toBe(true);
+    const evening = await ward(["eval", "p", "--input", "-"], { cwd, stdin: input, now: Date.parse("2027-05-05T18:30:00Z") });
+    expect(JSON.parse(evening.stdout).allowed).toBe(false);
+    const stamped = JSON.stringify({ request: { method: "GET", path: "/" }, time: "2027-05-05T12:00:00Z" });
+    expect(JSON.parse((await ward(["eval", "p", "--input", "-"], { cwd, stdin: stamped, now: Date.parse("2027-05-05T18:30:00Z") })).stdout).allowed).toBe(true);
+  });
+
+  it("decides a decision record from the audit log as recorded", async () => {
+    const r = await ward(["eval", "policies/", "--input", "policies/recorded/ledger-card-read.decision.json"], { cwd: ROOT });
+    expect(JSON.parse(r.stdout)).toMatchObject({ allowed: true, determining: [{ rule: "pci workloads in payments may read cards" }] });
+  });
+
+  it("exits 2 without --input, on unreadable or invalid input, and when the policies do not compile", async () => {
+    const cwd = project({ "policies/payments.ward": PAYMENTS_POLICY, "bad.json": "{ not json", "odd.json": '{"hello": 1}', "in.json": compact });
+    const none = await ward(["eval"], { cwd });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("`--input FILE` is required");
+    const missing = await ward(["eval", "--input", "nope.json"], { cwd });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("error: cannot read input `nope.json`: no such file or directory");
+    const bad = await ward(["eval", "--input", "bad.json"], { cwd });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("error: input `bad.json` cannot be used: not valid JSON");
+    const odd = await ward(["eval", "--input", "odd.json"], { cwd });
+    expect(odd.code).toBe(2);
+    expect(odd.stderr).toContain("error: input `odd.json` cannot be used:");
+    const broken = project({ "p/x.ward": 'policy "x" { allow "r" when nope }', "in.json": compact });
+    const r = await ward(["eval", "p", "--input", "in.json"], { cwd: broken });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("p/x.ward:1:");
+  });
+});
+
+describe("ward fmt", () => {
+  const ugly = 'policy "p" {\nallow "r" when request.method=="GET"   and request.path  matches "/api/**"\n}\n';
+  const pretty = 'policy "p" {\n  allow "r" when\n    request.method == "GET"\n    and request.path matches "/api/**"\n}\n';
+
+  it("--check lists the files that differ, writes nothing and exits 1; fmt rewrites them; then --check passes", async () => {
+    const cwd = project({ "p/ugly.ward": ugly, "p/pretty.ward": pretty });
+    const check = await ward(["fmt", "--check", "p"], { cwd });
+    expect(check.code).toBe(1);
+    expect(check.stdout).toBe("p/ugly.ward\n");
+    expect(readFileSync(join(cwd, "p/ugly.ward"), "utf8")).toBe(ugly);
+
+    const write = await ward(["fmt", "p"], { cwd });
+    expect(write.code).toBe(0);
+    expect(write.stdout).toBe("formatted p/ugly.ward\n");
+    expect(readFileSync(join(cwd, "p/ugly.ward"), "utf8")).toBe(pretty);
+
+    const again = await ward(["fmt", "p"], { cwd });
+    expect(again.stdout).toBe("");
+    expect((await ward(["fmt", "--check", "p"], { cwd })).code).toBe(0);
+  });
+
+  it("refuses files with syntax errors (exit 2, diagnostics, file untouched) and still formats the others", async () => {
+    const broken = 'policy "p" {\n  allow "r" when request.method = "GET"\n}\n';
+    const cwd = project({ "p/broken.ward": broken, "p/ugly.ward": ugly });
+    const r = await ward(["fmt", "p"], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("p/broken.ward:2:");
+    expect(r.stderr).toContain("write `==`");
+    expect(readFileSync(join(cwd, "p/broken.ward"), "utf8")).toBe(broken);
+    expect(readFileSync(join(cwd, "p/ugly.ward"), "utf8")).toBe(pretty);
+  });
+
+  it("finds the shipped policies in the canonical layout", async () => {
+    const r = await ward(["fmt", "--check", "policies/"], { cwd: ROOT });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("");
+  });
+
+  it("exits 2 on usage errors", async () => {
+    const r = await ward(["fmt", "--diff"], { cwd: ROOT });
+    expect(r.code).toBe(2);
+    expect(lastLine(r.stderr)).toContain("2 usage error");
+  });
+});
+
+describe("the HTTP status a test expects", () => {
+  it("is the status the ext_authz answer carries, for every kind of decision", async () => {
+    const { envoyStatus } = await import("../../src/cli/render.js");
+    const { answerHttpStatus } = await import("../../src/ext-authz/check-response.js");
+    const { unauthenticated } = await import("../../src/engine/input.js");
+    const reasons = ["allowed", "denied_by_rule", "no_matching_allow", "malformed_path", "internal_error", "timeout", "no_policies_loaded"] as const;
+    const identities = [
+      { authenticated: true, spiffeId: CHECKOUT, trustDomain: "prod.example.com", path: "/ns/checkout/sa/checkout" },
+      unauthenticated("no_identity"),
+      unauthenticated("not_resolved"),
+    ];
+    for (const reason of reasons) {
+      for (const allowed of [true, false]) {
+        for (const identity of identities) {
+          const decision = { allowed, outcome: allowed ? ("allow" as const) : ("deny" as const), enforced: true, determining: [], reason, revision: "r" };
+          expect(envoyStatus(decision, identity), `${reason} ${allowed} ${identity.unauthenticatedReason}`).toBe(answerHttpStatus({ decision, identity }));
+        }
+      }
+    }
+  });
+});
