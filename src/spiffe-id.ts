@@ -64,6 +64,8 @@ export function validateTrustDomain(td: string): SpiffeIdResult | undefined {
   if (td.length > MAX_TRUST_DOMAIN_LENGTH) {
     return failure("trust_domain_too_long", `the trust domain is longer than ${MAX_TRUST_DOMAIN_LENGTH} characters`);
   }
+  // RFC 3986 §3.2: `user:password@host` has a `:` before the `@`; name the user info, not a port.
+  if (td.indexOf("@") !== -1) return failure("user_info", "a SPIFFE ID must not contain user info (`@`)");
   for (let i = 0; i < td.length; i++) {
     const c = td.charCodeAt(i);
     if (isTrustDomainChar(c)) continue;
@@ -88,11 +90,13 @@ export function validateTrustDomain(td: string): SpiffeIdResult | undefined {
 export function validateSpiffePath(path: string, allowSegment?: (segment: string) => boolean): SpiffeIdResult | undefined {
   if (path.length === 0) return undefined;
   if (path.charCodeAt(0) !== 47) return failure("bad_path_char", "the path must start with `/`");
+  if (!allowSegment) return scanPath(path);
   const segments = path.slice(1).split("/");
   for (let s = 0; s < segments.length; s++) {
     const seg = segments[s] as string;
     if (seg.length === 0) {
-      return s === segments.length - 1 && s > 0
+      // go-spiffe's ValidatePath: a last empty segment is a trailing slash, also for a bare `/`.
+      return s === segments.length - 1
         ? failure("trailing_slash", "a SPIFFE ID must not end with `/`")
         : failure("empty_segment", "a SPIFFE ID path must not contain empty segments (`//`)");
     }
@@ -109,6 +113,42 @@ export function validateSpiffePath(path: string, allowSegment?: (segment: string
         `the path contains \`${seg[i]}\`; only letters, digits, \`.\`, \`-\` and \`_\` are allowed in a segment`,
       );
     }
+  }
+  return undefined;
+}
+
+function pathCharFailure(path: string, i: number): SpiffeIdResult {
+  const c = path.charCodeAt(i);
+  if (c === 63) return failure("query", "a SPIFFE ID must not contain a query (`?`)");
+  if (c === 35) return failure("fragment", "a SPIFFE ID must not contain a fragment (`#`)");
+  if (c === 37) return failure("percent_encoding", "a SPIFFE ID must not contain percent-encoding");
+  return failure("bad_path_char", `the path contains \`${path[i]}\`; only letters, digits, \`.\`, \`-\` and \`_\` are allowed in a segment`);
+}
+
+/**
+ * The same rules as the segment loop of `validateSpiffePath`, in one pass
+ * without splitting (every caller's principal goes through here). Within a
+ * segment a character error and an empty or dot segment exclude each other,
+ * so scanning left to right reports the same rule as the loop.
+ */
+function scanPath(path: string): SpiffeIdResult | undefined {
+  let segmentStart = 1;
+  for (let i = 1; i <= path.length; i++) {
+    const c = i < path.length ? path.charCodeAt(i) : 47;
+    if (c !== 47) {
+      if (!isPathChar(c)) return pathCharFailure(path, i);
+      continue;
+    }
+    const length = i - segmentStart;
+    if (length === 0) {
+      return i === path.length
+        ? failure("trailing_slash", "a SPIFFE ID must not end with `/`")
+        : failure("empty_segment", "a SPIFFE ID path must not contain empty segments (`//`)");
+    }
+    if (path.charCodeAt(segmentStart) === 46 && (length === 1 || (length === 2 && path.charCodeAt(segmentStart + 1) === 46))) {
+      return failure("dot_segment", "a SPIFFE ID path must not contain `.` or `..` segments");
+    }
+    segmentStart = i + 1;
   }
   return undefined;
 }
