@@ -1,0 +1,194 @@
+/**
+ * The audit sink: writes audit records as JSON lines through pino's
+ * asynchronous destination (`pino.destination({ sync: false })`, SonicBoom),
+ * so writing a record only appends to a buffer and never waits for the disk on
+ * the decision path. The only module that imports pino for decision records.
+ *
+ * The record is the whole line: no pino `level`, `time`, `pid` or `hostname`
+ * decoration (the record carries its own `time`), so records are serialized
+ * with `JSON.stringify` and handed straight to the destination.
+ *
+ * Records reach the destination when the buffer passes `minLength`, every
+ * `flushIntervalMs`, on `flush()`/`close()`, and synchronously if the process
+ * exits without closing the sink (pino registers an exit hook for its
+ * asynchronous destinations). A signal's default action skips exit hooks, so
+ * the server's SIGTERM/SIGINT handler must `await sink.close()` (docs/audit.md).
+ */
+import { mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import { pino } from "pino";
+import type { Result } from "../diagnostics.js";
+import type { AuditRecord } from "./record.js";
+
+/** Where records go. */
+export type AuditDestination = "stdout" | { readonly file: string };
+
+/** Options for `createAuditSink`. */
+export interface AuditSinkOptions {
+  readonly destination: AuditDestination;
+  /**
+   * Fraction (0..1) of *allowed* decisions to write; default 1. Denials,
+   * would-denials (audit mode) and shadow records are always written.
+   */
+  readonly sampleAllowed?: number;
+  /** Random source in [0, 1) for sampling; injectable for tests. */
+  readonly random?: () => number;
+  /**
+   * Bytes buffered before a write is issued; default 4096, at most 16383.
+   * 1 issues every record at once (still asynchronously).
+   */
+  readonly minLength?: number;
+  /** Longest a record waits in the buffer, ms; default 1000. */
+  readonly flushIntervalMs?: number;
+  /** Called for destination errors (a failed write); the sink keeps running and counts them. */
+  readonly onError?: (error: Error) => void;
+}
+
+/** Counters for metrics. */
+export interface AuditSinkStats {
+  /** Records handed to the destination. */
+  readonly written: number;
+  /** Allowed decisions left out by sampling. */
+  readonly sampledOut: number;
+  /** Destination errors seen. */
+  readonly errors: number;
+}
+
+/** The sink the server writes decision and shadow records to. */
+export interface AuditSink {
+  /** Queues one record; never blocks and never throws. */
+  write(record: AuditRecord): void;
+  /** Resolves once every record written so far has reached the destination (the OS; no fsync). */
+  flush(): Promise<void>;
+  /** Flushes and closes the destination; later writes are dropped. Idempotent. */
+  close(): Promise<void>;
+  /**
+   * Reopens the file by name, for log rotation (e.g. on SIGUSR2 after
+   * `logrotate` moved it); records buffered so far go to the old file. No-op for stdout.
+   */
+  reopen(): Result<void>;
+  stats(): AuditSinkStats;
+}
+
+type Destination = ReturnType<typeof pino.destination>;
+
+/** SonicBoom requires `minLength` below its `maxWrite` (16384 by default). */
+const MAX_MIN_LENGTH = 16383;
+
+/**
+ * Creates the sink. A file is opened here, synchronously (in append mode,
+ * creating missing directories), so a bad `--audit-log` path fails at startup
+ * as a diagnostic (`audit_log_unwritable`) rather than later in the background.
+ */
+export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
+  const sampleAllowed = options.sampleAllowed ?? 1;
+  if (!(sampleAllowed >= 0 && sampleAllowed <= 1)) {
+    return failed("audit_sample_out_of_range", `allowed-decision sample rate must be within 0..1, got \`${String(sampleAllowed)}\``);
+  }
+  const random = options.random ?? Math.random;
+  const file = options.destination === "stdout" ? undefined : options.destination.file;
+
+  const opened = open(file);
+  if (!opened.ok) return opened;
+
+  let stream: Destination = destinationFor(opened.value);
+  let written = 0;
+  let sampledOut = 0;
+  let errors = 0;
+  let closed: Promise<void> | undefined;
+
+  function onError(err: Error): void {
+    errors++;
+    options.onError?.(err);
+  }
+
+  function destinationFor(fd: number): Destination {
+    const s = pino.destination({
+      dest: fd,
+      sync: false,
+      // At least 1 (with 0, SonicBoom's flush() returns at once without waiting for an in-flight write)
+      // and below SonicBoom's maxWrite (16 KiB), which it requires.
+      minLength: Math.min(MAX_MIN_LENGTH, Math.max(1, Math.floor(options.minLength ?? 4096))),
+      periodicFlush: options.flushIntervalMs ?? 1000,
+    });
+    s.on("error", onError);
+    return s;
+  }
+
+  function write(record: AuditRecord): void {
+    if (closed) return;
+    // Only allowed decisions are ever sampled: a deny or a would-deny (outcome deny, let through by audit mode) is always kept.
+    if (record.type === "decision" && record.outcome === "allow" && sampleAllowed < 1 && random() >= sampleAllowed) {
+      sampledOut++;
+      return;
+    }
+    try {
+      stream.write(`${JSON.stringify(record)}\n`);
+      written++;
+    } catch (err) {
+      onError(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  function flushStream(s: Destination): Promise<void> {
+    return new Promise((resolve) => {
+      if (isDestroyed(s)) return resolve();
+      s.flush((err?: Error | null) => {
+        if (err) onError(err);
+        resolve();
+      });
+    });
+  }
+
+  function endStream(s: Destination): Promise<void> {
+    return new Promise((resolve) => {
+      if (isDestroyed(s)) return resolve();
+      s.once("close", () => resolve());
+      s.once("error", () => resolve());
+      s.end();
+    });
+  }
+
+  return {
+    ok: true,
+    diagnostics: [],
+    value: {
+      write,
+      flush: () => flushStream(stream),
+      close() {
+        closed ??= flushStream(stream).then(() => endStream(stream));
+        return closed;
+      },
+      reopen() {
+        if (file === undefined || closed) return { ok: true, value: undefined, diagnostics: [] };
+        const next = open(file);
+        if (!next.ok) return next;
+        const old = stream;
+        stream = destinationFor(next.value);
+        void flushStream(old).then(() => endStream(old));
+        return { ok: true, value: undefined, diagnostics: [] };
+      },
+      stats: () => ({ written, sampledOut, errors }),
+    },
+  };
+}
+
+function open(file: string | undefined): Result<number> {
+  if (file === undefined) return { ok: true, value: 1, diagnostics: [] };
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    return { ok: true, value: openSync(file, "a"), diagnostics: [] };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return failed("audit_log_unwritable", `cannot open audit log \`${file}\`: ${reason}`);
+  }
+}
+
+function failed<T>(code: string, message: string): Result<T> {
+  return { ok: false, diagnostics: [{ code, severity: "error", message }] };
+}
+
+// `destroyed` is set by SonicBoom at runtime but missing from its type declarations.
+function isDestroyed(s: Destination): boolean {
+  return (s as unknown as { destroyed?: boolean }).destroyed === true;
+}

@@ -1,0 +1,187 @@
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { AuditRecord, DecisionRecord, ShadowRecord } from "../../src/audit/record.js";
+import { createAuditSink, type AuditSink } from "../../src/audit/sink.js";
+import { tempDir } from "./helpers.js";
+
+function decision(id: string, outcome: "allow" | "deny", allowed: boolean): DecisionRecord {
+  return {
+    version: 1,
+    type: "decision",
+    time: "2027-01-06T09:00:00.000Z",
+    decision_id: id,
+    revision: "r1",
+    mode: allowed && outcome === "deny" ? "audit" : "enforce",
+    outcome,
+    allowed,
+    enforced: !(allowed && outcome === "deny"),
+    would_deny: allowed && outcome === "deny",
+    determining: [],
+    reason: outcome === "allow" ? "allowed" : "no_matching_allow",
+    caller: { authenticated: true, spiffe_id: "spiffe://example.org/a" },
+    decision_us: 3.2,
+  };
+}
+
+const shadow: ShadowRecord = {
+  version: 1,
+  type: "shadow",
+  time: "2027-01-06T09:00:00.000Z",
+  decision_id: "s1",
+  mode: "enforce",
+  disagreement: "outcome",
+  live: { revision: "a", outcome: "allow", allowed: true, reason: "allowed", determining: [] },
+  candidate: { revision: "b", outcome: "deny", reason: "no_matching_allow", determining: [] },
+  caller: { authenticated: true, spiffe_id: "spiffe://example.org/a" },
+};
+
+function open(file: string, options: { sampleAllowed?: number; random?: () => number; minLength?: number } = {}): AuditSink {
+  const created = createAuditSink({ destination: { file }, ...options });
+  if (!created.ok) throw new Error(JSON.stringify(created.diagnostics));
+  return created.value;
+}
+
+function lines(file: string): AuditRecord[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as AuditRecord);
+}
+
+describe("the audit sink", () => {
+  it("writes each record as one JSON line, nothing added, and flush() puts them in the file", async () => {
+    const file = join(tempDir(), "logs", "audit.log");
+    const sink = open(file);
+    const records = [decision("a", "allow", true), decision("b", "deny", false), shadow];
+    for (const r of records) sink.write(r);
+    // Buffered (4 KiB minimum) until flushed: the decision path never waits for the disk.
+    expect(lines(file)).toEqual([]);
+    await sink.flush();
+    expect(lines(file)).toEqual(records);
+    expect(sink.stats()).toEqual({ written: 3, sampledOut: 0, errors: 0 });
+    await sink.close();
+  });
+
+  it("appends to an existing file, drops writes after close, and closes idempotently", async () => {
+    const dir = tempDir();
+    const file = join(dir, "audit.log");
+    writeFileSync(file, `${JSON.stringify(decision("old", "deny", false))}\n`);
+    const sink = open(file);
+    sink.write(decision("new", "deny", false));
+    await sink.close();
+    await sink.close();
+    sink.write(decision("late", "deny", false));
+    await sink.flush();
+    expect(lines(file).map((r) => r.decision_id)).toEqual(["old", "new"]);
+  });
+
+  it("samples allowed decisions only: never a denial, a would-deny or a shadow record", async () => {
+    const file = join(tempDir(), "audit.log");
+    const sink = open(file, { sampleAllowed: 0, random: () => 0 });
+    sink.write(decision("allowed", "allow", true));
+    sink.write(decision("denied", "deny", false));
+    sink.write(decision("would-deny", "deny", true));
+    sink.write(shadow);
+    await sink.close();
+    expect(lines(file).map((r) => r.decision_id)).toEqual(["denied", "would-deny", "s1"]);
+    expect(sink.stats()).toMatchObject({ written: 3, sampledOut: 1 });
+  });
+
+  it("keeps the configured fraction of allowed decisions, by the random source", async () => {
+    const file = join(tempDir(), "audit.log");
+    const draws = [0.05, 0.5, 0.24, 0.99, 0.25, 0.1];
+    let i = 0;
+    const sink = open(file, { sampleAllowed: 0.25, random: () => draws[i++ % draws.length]! });
+    for (let n = 0; n < 6; n++) sink.write(decision(`a${n}`, "allow", true));
+    for (let n = 0; n < 50; n++) sink.write(decision(`d${n}`, "deny", n % 2 === 0));
+    await sink.close();
+    const ids = lines(file).map((r) => r.decision_id);
+    // Draws below 0.25 keep the record: 0.05, 0.24, 0.1.
+    expect(ids.filter((id) => id.startsWith("a"))).toEqual(["a0", "a2", "a5"]);
+    expect(ids.filter((id) => id.startsWith("d"))).toHaveLength(50);
+  });
+
+  it("refuses a destination it cannot open, and a sample rate outside 0..1, as diagnostics", () => {
+    const dir = tempDir({ "plain-file": "x" });
+    const bad = createAuditSink({ destination: { file: join(dir, "plain-file", "audit.log") } });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) {
+      expect(bad.diagnostics[0]?.code).toBe("audit_log_unwritable");
+      expect(bad.diagnostics[0]?.message).toContain("plain-file/audit.log`");
+    }
+    for (const rate of [-0.1, 1.5, Number.NaN]) {
+      const r = createAuditSink({ destination: { file: join(dir, "a.log") }, sampleAllowed: rate });
+      expect(r.ok ? "ok" : r.diagnostics[0]?.code).toBe("audit_sample_out_of_range");
+    }
+  });
+
+  it("reopens the file by name after rotation", async () => {
+    const dir = tempDir();
+    const file = join(dir, "audit.log");
+    const sink = open(file);
+    sink.write(decision("before", "deny", false));
+    await sink.flush();
+    renameSync(file, join(dir, "audit.log.1"));
+    sink.write(decision("buffered", "deny", false));
+    const reopened = sink.reopen();
+    expect(reopened.ok).toBe(true);
+    sink.write(decision("after", "deny", false));
+    await sink.close();
+    // Give the old destination's flush-and-end a moment (it runs in the background).
+    await new Promise((r) => setTimeout(r, 50));
+    expect(lines(join(dir, "audit.log.1")).map((r) => r.decision_id)).toEqual(["before", "buffered"]);
+    expect(lines(file).map((r) => r.decision_id)).toEqual(["after"]);
+  });
+});
+
+/** Runs test/audit/fixtures/sink-child.ts; resolves with its exit code once it has ended. */
+function child(how: "sigterm" | "exit" | "hang", file: string, count: number, signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ["--import", "tsx", join("test", "audit", "fixtures", "sink-child.ts"), how, file, String(count)], {
+      cwd: process.cwd(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error("the child did not finish in time"));
+    }, 20_000);
+    let stderr = "";
+    proc.stderr.on("data", (d: Buffer) => void (stderr += d.toString()));
+    proc.stdout.on("data", (d: Buffer) => {
+      if (d.toString().includes("ready") && signal) proc.kill(signal);
+    });
+    proc.on("exit", (code, sig) => {
+      clearTimeout(timer);
+      if (code === 3) reject(new Error(stderr));
+      else resolve({ code, signal: sig });
+    });
+  });
+}
+
+describe("records at shutdown", () => {
+  it("are all in the file after SIGTERM when the handler closes the sink (as `ward serve` does)", async () => {
+    const file = join(tempDir(), "audit.log");
+    const ended = await child("sigterm", file, 40, "SIGTERM");
+    expect(ended.code).toBe(0);
+    const records = lines(file);
+    expect(records).toHaveLength(40);
+    expect(records[39]?.decision_id).toBe("child-39");
+  }, 30_000);
+
+  it("are all in the file after process.exit() without a close (pino's exit hook flushes)", async () => {
+    const file = join(tempDir(), "audit.log");
+    const ended = await child("exit", file, 40);
+    expect(ended.code).toBe(0);
+    expect(lines(file)).toHaveLength(40);
+  }, 30_000);
+
+  it("are lost only when the process is killed outright (the control: nothing else flushed them)", async () => {
+    const file = join(tempDir(), "audit.log");
+    const ended = await child("hang", file, 40, "SIGKILL");
+    expect(ended.signal).toBe("SIGKILL");
+    expect(lines(file)).toHaveLength(0);
+  }, 30_000);
+});
