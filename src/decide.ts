@@ -4,8 +4,8 @@
  * the server would do: raw request pieces → caller identity → engine input →
  * evaluation. It never throws; any failure is a deny whose reason says so.
  */
-import { denyBeforeEvaluation, type Decision, type EvaluateOptions } from "./engine/decision.js";
-import { evaluate } from "./engine/evaluate.js";
+import { denyBeforeEvaluation, type Decision } from "./engine/decision.js";
+import { evaluate, type EngineEvaluateOptions } from "./engine/evaluate.js";
 import { unauthenticated, type Identity, type RequestInput } from "./engine/input.js";
 import type { Program } from "./engine/program.js";
 import type { IdentityResolver, InputBuilder, RawRequest } from "./input/raw.js";
@@ -16,8 +16,8 @@ export interface DecisionDeps {
   readonly inputBuilder: InputBuilder;
 }
 
-/** Per-call options: the clock reading and the evaluation switches. */
-export interface DecideOptions extends EvaluateOptions {
+/** Per-call options: the clock reading and the evaluation switches (audit, explain, coverage), handed to `evaluate` as they are. */
+export interface DecideOptions extends EngineEvaluateOptions {
   /** Decision time (epoch ms) when the request does not carry its own. */
   readonly now: number;
 }

@@ -1,0 +1,40 @@
+/**
+ * The floor server for `npm run bench:grpc`: grpc-js serving
+ * `envoy.service.auth.v3.Authorization/Check` with raw buffers and one
+ * constant pre-encoded answer, no protobuf work at all. Whatever Ward costs
+ * beyond this is Ward's own work. Run as a separate process:
+ *   tsx bench/floor-server.ts [port]   (prints `listening <port>` when ready)
+ */
+import * as grpc from "@grpc/grpc-js";
+
+const CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
+// CheckResponse { status: { code: 0 }, ok_response: {} }: `0a 00 1a 00`.
+const ANSWER = Buffer.from([0x0a, 0x00, 0x1a, 0x00]);
+
+const service: grpc.ServiceDefinition = {
+  Check: {
+    path: CHECK_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: Buffer) => value,
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (value: Buffer) => value,
+    responseDeserialize: (bytes: Buffer) => bytes,
+  },
+};
+
+const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+server.addService(service, {
+  Check: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, ANSWER),
+});
+const port = Number(process.argv[2] ?? 0);
+server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+  if (err) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  console.log(`listening ${bound}`);
+});
+const stop = () => server.tryShutdown(() => process.exit(0));
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

@@ -1,0 +1,511 @@
+/**
+ * `CheckRequest` bytes → `RawRequest`: a hand-written decoder that reads only
+ * what a decision needs (this is `fromCheckRequest` of the design, fused with
+ * protobuf decoding for speed). Field numbers come from the official protos
+ * (`envoy/service/auth/v3/external_auth.proto`, `attribute_context.proto`,
+ * `envoy/config/core/v3/base.proto` and `address.proto`); `CHECK_REQUEST_LAYOUT`
+ * lists every one so startup and the tests can check them against the
+ * descriptors loaded by proto-loader.
+ *
+ * What Envoy fills in (source/extensions/filters/common/ext_authz/check_request_utils.cc):
+ * `attributes.source` / `destination` (socket address, principal = first URI
+ * SAN, else DNS SAN, else subject; `source.certificate` = URL-encoded PEM with
+ * `include_peer_certificate`), `attributes.request.time`, `request.http` (id,
+ * method, path with query, host, scheme, size, protocol, either the `headers`
+ * map — lower-case names, repeated headers joined with `,` — or, with
+ * `encode_raw_headers`, `header_map` entries carrying `raw_value` bytes; the
+ * body as `body` or `raw_body` with `with_request_body`), `context_extensions`,
+ * `metadata_context`, `route_metadata_context` and `tls_session`.
+ *
+ * Failure is data: malformed wire bytes, a missing `attributes.request.http`
+ * or an oversized message give `{ ok: false }` with a reason, never a throw.
+ */
+import { isAscii, isUtf8 as bufferIsUtf8 } from "node:buffer";
+import type { RawRequest } from "../input/raw.js";
+import { WIRE_LDELIM, WIRE_VARINT, WireReader } from "./wire.js";
+
+/** Every field the decoder reads: (message, field, number), checked against the official descriptors. */
+export const CHECK_REQUEST_LAYOUT: readonly (readonly [string, string, number])[] = [
+  ["envoy.service.auth.v3.CheckRequest", "attributes", 1],
+  ["envoy.service.auth.v3.AttributeContext", "source", 1],
+  ["envoy.service.auth.v3.AttributeContext", "destination", 2],
+  ["envoy.service.auth.v3.AttributeContext", "request", 4],
+  ["envoy.service.auth.v3.AttributeContext", "context_extensions", 10],
+  ["envoy.service.auth.v3.AttributeContext.Peer", "address", 1],
+  ["envoy.service.auth.v3.AttributeContext.Peer", "principal", 4],
+  ["envoy.service.auth.v3.AttributeContext.Peer", "certificate", 5],
+  ["envoy.service.auth.v3.AttributeContext.Request", "http", 2],
+  ["envoy.service.auth.v3.AttributeContext.HttpRequest", "method", 2],
+  ["envoy.service.auth.v3.AttributeContext.HttpRequest", "headers", 3],
+  ["envoy.service.auth.v3.AttributeContext.HttpRequest", "path", 4],
+  ["envoy.service.auth.v3.AttributeContext.HttpRequest", "host", 5],
+  ["envoy.service.auth.v3.AttributeContext.HttpRequest", "scheme", 6],
+  ["envoy.service.auth.v3.AttributeContext.HttpRequest", "body", 11],
+  ["envoy.service.auth.v3.AttributeContext.HttpRequest", "raw_body", 12],
+  ["envoy.service.auth.v3.AttributeContext.HttpRequest", "header_map", 13],
+  ["envoy.config.core.v3.HeaderMap", "headers", 1],
+  ["envoy.config.core.v3.HeaderValue", "key", 1],
+  ["envoy.config.core.v3.HeaderValue", "value", 2],
+  ["envoy.config.core.v3.HeaderValue", "raw_value", 3],
+  ["envoy.config.core.v3.Address", "socket_address", 1],
+  ["envoy.config.core.v3.Address", "pipe", 2],
+  ["envoy.config.core.v3.Address", "envoy_internal_address", 3],
+  ["envoy.config.core.v3.SocketAddress", "address", 2],
+  ["envoy.config.core.v3.SocketAddress", "port_value", 3],
+  ["envoy.config.core.v3.SocketAddress", "named_port", 4],
+];
+
+/** Why a message could not be turned into a request. */
+export type CheckRequestRejection = "malformed_request" | "request_too_large";
+
+/** The decoder's result. */
+export type DecodedCheckRequest =
+  | { readonly ok: true; readonly raw: RawRequest }
+  | { readonly ok: false; readonly reason: CheckRequestRejection; readonly detail: string };
+
+/** Limits the decoder applies before reading anything. */
+export interface CheckRequestLimits {
+  /** Largest accepted message, in bytes. */
+  readonly maxMessageBytes: number;
+}
+
+interface PeerAcc {
+  address: string | undefined;
+  port: number | undefined;
+  principal: string;
+  certificate: string;
+}
+
+interface RequestAcc {
+  sawAttributes: boolean;
+  sawHttp: boolean;
+  method: string;
+  path: string;
+  host: string;
+  scheme: string;
+  /** The `headers` map entries as read; a repeated key is resolved (last value wins) by `mapEntries`. */
+  headerMap: [string, string][] | undefined;
+  /** The `header_map` entries, in order (repeated headers stay separate). */
+  headerList: [string, string][] | undefined;
+  source: PeerAcc;
+  destination: PeerAcc;
+  contextExtensions: Record<string, string>;
+  bodyBytes: number | undefined;
+}
+
+const X_REQUEST_ID = "x-request-id";
+const XFCC = "x-forwarded-client-cert";
+
+/**
+ * Decodes a `CheckRequest`. Never throws. Unknown fields are skipped; a known
+ * field with the wrong wire type, a truncated field, a group, field number 0
+ * or a header value that is not valid UTF-8 makes the message malformed.
+ */
+export function decodeCheckRequest(buf: Buffer, limits: CheckRequestLimits): DecodedCheckRequest {
+  if (buf.length > limits.maxMessageBytes) {
+    return { ok: false, reason: "request_too_large", detail: `the CheckRequest is ${buf.length} bytes, more than the limit of ${limits.maxMessageBytes}` };
+  }
+  const acc: RequestAcc = {
+    sawAttributes: false,
+    sawHttp: false,
+    method: "",
+    path: "",
+    host: "",
+    scheme: "",
+    headerMap: undefined,
+    headerList: undefined,
+    source: { address: undefined, port: undefined, principal: "", certificate: "" },
+    destination: { address: undefined, port: undefined, principal: "", certificate: "" },
+    contextExtensions: Object.create(null) as Record<string, string>,
+    bodyBytes: undefined,
+  };
+  const r = new WireReader(buf);
+  try {
+    readCheckRequest(r, buf.length, acc);
+  } catch (err) {
+    // The readers report problems through `r.error`; reaching this is a bug, still a deny.
+    return { ok: false, reason: "malformed_request", detail: `decoder error: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  if (r.error !== undefined) return { ok: false, reason: "malformed_request", detail: `invalid protobuf: ${r.error}` };
+  if (!acc.sawAttributes) return { ok: false, reason: "malformed_request", detail: "the CheckRequest has no `attributes`" };
+  if (!acc.sawHttp) return { ok: false, reason: "malformed_request", detail: "the CheckRequest has no `attributes.request.http`" };
+  if (acc.headerMap !== undefined && acc.headerList !== undefined) {
+    return { ok: false, reason: "malformed_request", detail: "the CheckRequest carries both `headers` and `header_map`" };
+  }
+  return { ok: true, raw: toRawRequest(acc) };
+}
+
+function toRawRequest(acc: RequestAcc): RawRequest {
+  const headers: [string, string][] = acc.headerList ?? (acc.headerMap ? mapEntries(acc.headerMap) : []);
+  let requestId: string | undefined;
+  let xfcc: string | undefined;
+  for (const [name, value] of headers) {
+    // Names are lower-case from Envoy; compare case-insensitively anyway, only when the length matches.
+    if (name.length === X_REQUEST_ID.length && name.toLowerCase() === X_REQUEST_ID) {
+      requestId = requestId === undefined ? value : `${requestId},${value}`;
+    } else if (name.length === XFCC.length && name.toLowerCase() === XFCC) {
+      xfcc = xfcc === undefined ? value : `${xfcc},${value}`;
+    }
+  }
+  const src = acc.source;
+  const dst = acc.destination;
+  const identity: { principal?: string; certificate?: { text: string; encoding: "url" }; xfcc?: string } = {};
+  if (src.principal !== "") identity.principal = src.principal;
+  if (src.certificate !== "") identity.certificate = { text: src.certificate, encoding: "url" };
+  if (xfcc !== undefined) identity.xfcc = xfcc;
+  const source: { address?: string; port?: number } = {};
+  if (src.address !== undefined && src.address !== "") source.address = src.address;
+  if (src.port !== undefined) source.port = src.port;
+  const destination: { address?: string; port?: number; principal?: string } = {};
+  if (dst.address !== undefined && dst.address !== "") destination.address = dst.address;
+  if (dst.port !== undefined) destination.port = dst.port;
+  if (dst.principal !== "") destination.principal = dst.principal;
+  const raw: {
+    -readonly [K in keyof RawRequest]: RawRequest[K];
+  } = {
+    method: acc.method,
+    path: acc.path,
+    host: acc.host,
+    scheme: acc.scheme,
+    headers,
+    source,
+    destination,
+    identity,
+    contextExtensions: acc.contextExtensions,
+  };
+  if (acc.bodyBytes !== undefined) raw.bodyBytes = acc.bodyBytes;
+  if (requestId !== undefined) raw.requestId = requestId;
+  return raw;
+}
+
+/**
+ * Protobuf map semantics for entries read in order: a key seen again replaces
+ * the earlier value (in the earlier position), as every protobuf runtime does.
+ * Envoy never repeats a key; the check is a short scan in the common case.
+ */
+function mapEntries(entries: [string, string][]): [string, string][] {
+  let repeated = false;
+  if (entries.length <= 32) {
+    outer: for (let i = 1; i < entries.length; i++) {
+      const key = entries[i]![0];
+      for (let j = 0; j < i; j++) {
+        if (entries[j]![0] === key) {
+          repeated = true;
+          break outer;
+        }
+      }
+    }
+  } else {
+    repeated = new Set(entries.map((e) => e[0])).size !== entries.length;
+  }
+  return repeated ? [...new Map(entries)] : entries;
+}
+
+// Each reader loops over one message's fields until `end`, stopping at the first error.
+
+function readCheckRequest(r: WireReader, end: number, acc: RequestAcc): void {
+  while (r.pos < end && r.error === undefined) {
+    const t = r.varint32(end);
+    if (r.error !== undefined) return;
+    const field = t >>> 3;
+    const wire = t & 7;
+    if (field === 1) {
+      if (!expectLdelim(r, wire, "CheckRequest.attributes")) return;
+      const stop = r.ldelimEnd(end);
+      acc.sawAttributes = true;
+      readAttributes(r, stop, acc);
+    } else skipField(r, field, wire, end);
+  }
+}
+
+function readAttributes(r: WireReader, end: number, acc: RequestAcc): void {
+  while (r.pos < end && r.error === undefined) {
+    const t = r.varint32(end);
+    if (r.error !== undefined) return;
+    const field = t >>> 3;
+    const wire = t & 7;
+    switch (field) {
+      case 1:
+      case 2: {
+        if (!expectLdelim(r, wire, field === 1 ? "AttributeContext.source" : "AttributeContext.destination")) return;
+        const stop = r.ldelimEnd(end);
+        readPeer(r, stop, field === 1 ? acc.source : acc.destination);
+        break;
+      }
+      case 4: {
+        if (!expectLdelim(r, wire, "AttributeContext.request")) return;
+        const stop = r.ldelimEnd(end);
+        readRequest(r, stop, acc);
+        break;
+      }
+      case 10: {
+        if (!expectLdelim(r, wire, "AttributeContext.context_extensions")) return;
+        const stop = r.ldelimEnd(end);
+        const entry = readStringPair(r, stop, "context_extensions entry");
+        if (entry) acc.contextExtensions[entry[0]] = entry[1];
+        break;
+      }
+      default:
+        skipField(r, field, wire, end);
+    }
+  }
+}
+
+function readPeer(r: WireReader, end: number, peer: PeerAcc): void {
+  while (r.pos < end && r.error === undefined) {
+    const t = r.varint32(end);
+    if (r.error !== undefined) return;
+    const field = t >>> 3;
+    const wire = t & 7;
+    switch (field) {
+      case 1: {
+        if (!expectLdelim(r, wire, "Peer.address")) return;
+        const stop = r.ldelimEnd(end);
+        readAddress(r, stop, peer);
+        break;
+      }
+      case 4:
+        if (!expectLdelim(r, wire, "Peer.principal")) return;
+        peer.principal = readString(r, end);
+        break;
+      case 5:
+        if (!expectLdelim(r, wire, "Peer.certificate")) return;
+        peer.certificate = readString(r, end);
+        break;
+      default:
+        skipField(r, field, wire, end);
+    }
+  }
+}
+
+function readAddress(r: WireReader, end: number, peer: PeerAcc): void {
+  while (r.pos < end && r.error === undefined) {
+    const t = r.varint32(end);
+    if (r.error !== undefined) return;
+    const field = t >>> 3;
+    const wire = t & 7;
+    if (field === 1) {
+      if (!expectLdelim(r, wire, "Address.socket_address")) return;
+      const stop = r.ldelimEnd(end);
+      readSocketAddress(r, stop, peer);
+    } else if (field === 2 || field === 3) {
+      // `pipe` / `envoy_internal_address`: the other members of the `address` oneof; the last one set wins.
+      if (!expectLdelim(r, wire, "Address")) return;
+      r.pos = r.ldelimEnd(end);
+      peer.address = undefined;
+      peer.port = undefined;
+    } else skipField(r, field, wire, end);
+  }
+}
+
+function readSocketAddress(r: WireReader, end: number, peer: PeerAcc): void {
+  while (r.pos < end && r.error === undefined) {
+    const t = r.varint32(end);
+    if (r.error !== undefined) return;
+    const field = t >>> 3;
+    const wire = t & 7;
+    if (field === 2) {
+      if (!expectLdelim(r, wire, "SocketAddress.address")) return;
+      peer.address = readString(r, end);
+    } else if (field === 3) {
+      if (wire !== WIRE_VARINT) {
+        r.error = "SocketAddress.port_value has the wrong wire type";
+        return;
+      }
+      peer.port = r.varint32(end);
+    } else if (field === 4) {
+      // `named_port`, the other member of the `port_specifier` oneof.
+      if (!expectLdelim(r, wire, "SocketAddress.named_port")) return;
+      r.pos = r.ldelimEnd(end);
+      peer.port = undefined;
+    } else skipField(r, field, wire, end);
+  }
+}
+
+function readRequest(r: WireReader, end: number, acc: RequestAcc): void {
+  while (r.pos < end && r.error === undefined) {
+    const t = r.varint32(end);
+    if (r.error !== undefined) return;
+    const field = t >>> 3;
+    const wire = t & 7;
+    if (field === 2) {
+      if (!expectLdelim(r, wire, "Request.http")) return;
+      const stop = r.ldelimEnd(end);
+      acc.sawHttp = true;
+      readHttpRequest(r, stop, acc);
+    } else skipField(r, field, wire, end);
+  }
+}
+
+function readHttpRequest(r: WireReader, end: number, acc: RequestAcc): void {
+  while (r.pos < end && r.error === undefined) {
+    const t = r.varint32(end);
+    if (r.error !== undefined) return;
+    const field = t >>> 3;
+    const wire = t & 7;
+    switch (field) {
+      case 2:
+        if (!expectLdelim(r, wire, "HttpRequest.method")) return;
+        acc.method = readString(r, end);
+        break;
+      case 3: {
+        if (!expectLdelim(r, wire, "HttpRequest.headers")) return;
+        const stop = r.ldelimEnd(end);
+        const entry = readStringPair(r, stop, "headers entry");
+        if (entry) (acc.headerMap ??= []).push(entry);
+        break;
+      }
+      case 4:
+        if (!expectLdelim(r, wire, "HttpRequest.path")) return;
+        acc.path = readString(r, end);
+        break;
+      case 5:
+        if (!expectLdelim(r, wire, "HttpRequest.host")) return;
+        acc.host = readString(r, end);
+        break;
+      case 6:
+        if (!expectLdelim(r, wire, "HttpRequest.scheme")) return;
+        acc.scheme = readString(r, end);
+        break;
+      case 11:
+      case 12: {
+        // `body` / `raw_body`: only the size matters to a decision; the bytes are never decoded.
+        if (!expectLdelim(r, wire, "HttpRequest.body")) return;
+        const stop = r.ldelimEnd(end);
+        acc.bodyBytes = (acc.bodyBytes ?? 0) + (stop - r.pos);
+        r.pos = stop;
+        break;
+      }
+      case 13: {
+        if (!expectLdelim(r, wire, "HttpRequest.header_map")) return;
+        const stop = r.ldelimEnd(end);
+        readHeaderMap(r, stop, (acc.headerList ??= []));
+        break;
+      }
+      default:
+        skipField(r, field, wire, end);
+    }
+  }
+}
+
+function readHeaderMap(r: WireReader, end: number, list: [string, string][]): void {
+  while (r.pos < end && r.error === undefined) {
+    const t = r.varint32(end);
+    if (r.error !== undefined) return;
+    const field = t >>> 3;
+    const wire = t & 7;
+    if (field === 1) {
+      if (!expectLdelim(r, wire, "HeaderMap.headers")) return;
+      const stop = r.ldelimEnd(end);
+      const header = readHeaderValue(r, stop);
+      if (header) list.push(header);
+    } else skipField(r, field, wire, end);
+  }
+}
+
+/** A `HeaderValue`: `raw_value` (what Envoy sends) or `value`; both set and different is ambiguous, so malformed. */
+function readHeaderValue(r: WireReader, end: number): [string, string] | undefined {
+  let key = "";
+  let value = "";
+  let rawValue: string | undefined;
+  while (r.pos < end && r.error === undefined) {
+    const t = r.varint32(end);
+    if (r.error !== undefined) return undefined;
+    const field = t >>> 3;
+    const wire = t & 7;
+    if (field === 1) {
+      if (!expectLdelim(r, wire, "HeaderValue.key")) return undefined;
+      key = readString(r, end);
+    } else if (field === 2) {
+      if (!expectLdelim(r, wire, "HeaderValue.value")) return undefined;
+      value = readString(r, end);
+    } else if (field === 3) {
+      if (!expectLdelim(r, wire, "HeaderValue.raw_value")) return undefined;
+      const stop = r.ldelimEnd(end);
+      if (r.error !== undefined) return undefined;
+      const bytes = r.buf.subarray(r.pos, stop);
+      // `raw_value` is bytes: refuse what is not UTF-8 rather than let two different values decode alike.
+      if (!isUtf8(bytes)) {
+        r.error = "a header_map raw_value is not valid UTF-8";
+        return undefined;
+      }
+      rawValue = decodeUtf8(r.buf, r.pos, stop);
+      r.pos = stop;
+    } else skipField(r, field, wire, end);
+  }
+  if (r.error !== undefined) return undefined;
+  if (rawValue !== undefined && rawValue !== "" && value !== "" && rawValue !== value) {
+    r.error = "a header_map entry has different value and raw_value";
+    return undefined;
+  }
+  return [key, rawValue !== undefined && rawValue !== "" ? rawValue : value];
+}
+
+/** A map entry (`key` = 1, `value` = 2), both strings; missing parts are empty. */
+function readStringPair(r: WireReader, end: number, what: string): [string, string] | undefined {
+  let key = "";
+  let value = "";
+  while (r.pos < end && r.error === undefined) {
+    const t = r.varint32(end);
+    if (r.error !== undefined) return undefined;
+    const field = t >>> 3;
+    const wire = t & 7;
+    if (field === 1 || field === 2) {
+      if (!expectLdelim(r, wire, what)) return undefined;
+      const s = readString(r, end);
+      if (field === 1) key = s;
+      else value = s;
+    } else skipField(r, field, wire, end);
+  }
+  return r.error === undefined ? [key, value] : undefined;
+}
+
+function readString(r: WireReader, end: number): string {
+  const stop = r.ldelimEnd(end);
+  if (r.error !== undefined) return "";
+  const s = decodeUtf8(r.buf, r.pos, stop);
+  r.pos = stop;
+  return s;
+}
+
+// Buffer's own slice methods, without `toString`'s argument handling (protobufjs uses them the same way).
+type SliceMethods = { utf8Slice(start: number, end: number): string; latin1Slice(start: number, end: number): string };
+const hasSliceMethods = typeof (Buffer.prototype as unknown as Partial<SliceMethods>).utf8Slice === "function";
+
+/**
+ * UTF-8 text of `buf[start, end)` (invalid sequences become U+FFFD, as in
+ * every protobuf runtime for JavaScript). Almost everything Envoy sends is
+ * ASCII, which decodes faster as Latin-1 (the same text): short strings are
+ * checked in a loop, long ones (the URL-encoded certificate) natively.
+ */
+function decodeUtf8(buf: Buffer, start: number, end: number): string {
+  if (!hasSliceMethods) return buf.toString("utf8", start, end);
+  const b = buf as Buffer & SliceMethods;
+  if (end - start <= 64) {
+    for (let i = start; i < end; i++) if (buf[i]! >= 0x80) return b.utf8Slice(start, end);
+    return b.latin1Slice(start, end);
+  }
+  return isAscii(buf.subarray(start, end)) ? b.latin1Slice(start, end) : b.utf8Slice(start, end);
+}
+
+function expectLdelim(r: WireReader, wire: number, what: string): boolean {
+  if (wire === WIRE_LDELIM) return true;
+  r.error = `${what} has wire type ${wire}, expected 2`;
+  return false;
+}
+
+function skipField(r: WireReader, field: number, wire: number, end: number): void {
+  if (field === 0) {
+    r.error = "field number 0";
+    return;
+  }
+  r.skip(wire, end);
+}
+
+/** UTF-8 validity (the `buffer.isUtf8` of Node ≥ 18.14, with a fast path for ASCII). */
+function isUtf8(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i]! >= 0x80) return bufferIsUtf8(bytes);
+  }
+  return true;
+}

@@ -1,0 +1,250 @@
+/**
+ * The `envoy.service.auth.v3.Authorization/Check` handler: bytes in, decision,
+ * bytes out. It is registered with custom (de)serializers, so grpc-js hands it
+ * the decoded `RawRequest` (check-request.ts) and sends the bytes built by
+ * check-response.ts as they are: no generic protobuf work on the hot path.
+ *
+ * Fail closed, always: an unreadable message, a missing `attributes`, an
+ * exception, a decision over its time budget, an expired Envoy deadline or an
+ * overloaded event loop all end in a `PERMISSION_DENIED` answer with a reason;
+ * the handler never throws to grpc-js (which would answer with another code,
+ * and Envoy's `failure_mode_allow` lets other codes through).
+ *
+ * After the answer is handed to grpc-js, the decision is reported to the
+ * `onDecision` hook (audit record, metrics, shadow evaluation) from a
+ * `setImmediate` batch, so the hook can neither delay nor change an answer.
+ */
+import type { ServiceDefinition, ServerUnaryCall, sendUnaryData, UntypedServiceImplementation } from "@grpc/grpc-js";
+import { decide, NO_REVISION, type DecisionDeps, type DecisionOutcome } from "../decide.js";
+import { denyBeforeEvaluation, type Decision, type DecisionReason } from "../engine/decision.js";
+import { unauthenticated } from "../engine/input.js";
+import type { Program } from "../engine/program.js";
+import type { RawRequest } from "../input/raw.js";
+import { decodeCheckRequest, type DecodedCheckRequest } from "./check-request.js";
+import { answerHttpStatus, createCheckResponseEncoder, type AnswerOptions } from "./check-response.js";
+import { createDecisionIdSource, type DecisionIdSource } from "./decision-id.js";
+import { CHECK_METHOD_PATH } from "./protos.js";
+
+/** One decision, as reported to the hook after the answer went out. */
+export interface DecisionEvent {
+  /** The id in the answer's `x-ward-decision-id` header and metadata. */
+  readonly decisionId: string;
+  /** The decision, the resolved caller and (when evaluation ran) the engine input. */
+  readonly outcome: DecisionOutcome;
+  /** The request as decoded; absent when the message could not be read. */
+  readonly raw?: RawRequest;
+  /** Epoch ms when the decision was made. */
+  readonly time: number;
+  /** Microseconds from the decoded request to the encoded answer. */
+  readonly decisionMicros: number;
+  /** The HTTP status Envoy returns to the client when denied (200 when allowed). */
+  readonly httpStatus: 200 | 401 | 403;
+  /** Why the decision is an error deny (internal error message, decode problem, timeout, overload). */
+  readonly error?: string;
+}
+
+/** Where the service gets the program to decide with (a `PolicyStore` fits). */
+export interface ProgramSource {
+  current(): { readonly program: Program } | undefined;
+}
+
+/** Signals that the process is too busy to answer within its budget (see `createLoopDelayMonitor`). */
+export interface OverloadSignal {
+  overloaded(): boolean;
+}
+
+/** Everything the Check service needs, built once at startup. */
+export interface CheckServiceOptions {
+  readonly policies: ProgramSource;
+  readonly deps: DecisionDeps;
+  readonly answer: AnswerOptions;
+  /** The global audit switch (`--mode audit`). */
+  readonly auditAll: boolean;
+  /** Largest CheckRequest decoded; larger ones are denied `request_too_large`. */
+  readonly maxMessageBytes: number;
+  /** Budget from decoded request to answer; a decision that overran it is denied `timeout`. */
+  readonly decisionTimeoutMs: number;
+  readonly overload?: OverloadSignal;
+  /** Called after each answer is sent, never on the hot path; exceptions are caught and reported to `onHookError`. */
+  readonly onDecision?: (event: DecisionEvent) => void;
+  readonly onHookError?: (err: unknown) => void;
+  /** Wall clock (epoch ms). */
+  readonly now?: () => number;
+  /** Monotonic clock (ms, fractional). */
+  readonly monotonic?: () => number;
+  readonly decisionIds?: DecisionIdSource;
+}
+
+/** Counters for health checks, tests and metrics. */
+export interface CheckServiceStats {
+  readonly calls: number;
+  readonly allowed: number;
+  readonly denied: number;
+  readonly errors: number;
+  readonly hookErrors: number;
+  /** Decision events waiting for the hook. */
+  readonly pendingEvents: number;
+}
+
+/** The Check service: its gRPC definition and handlers, plus hook plumbing. */
+export interface CheckService {
+  readonly definition: ServiceDefinition;
+  readonly implementation: UntypedServiceImplementation;
+  stats(): CheckServiceStats;
+  /** Delivers every pending decision event to the hook now (used at shutdown). */
+  flushEvents(): void;
+}
+
+/** What the custom deserializer hands the handler: the decoded request and when it was decoded. */
+interface ReceivedCheck {
+  readonly decoded: DecodedCheckRequest;
+  readonly receivedAt: number;
+}
+
+const ERROR_REASONS: ReadonlySet<DecisionReason> = new Set(["internal_error", "timeout", "overloaded", "no_policies_loaded"]);
+
+/** Creates the Check service. */
+export function createCheckService(options: CheckServiceOptions): CheckService {
+  const now = options.now ?? Date.now;
+  const monotonic = options.monotonic ?? (() => performance.now());
+  const ids = options.decisionIds ?? createDecisionIdSource();
+  const encoder = createCheckResponseEncoder(options.answer);
+  const limits = { maxMessageBytes: options.maxMessageBytes };
+  const evaluateOptions = { auditAll: options.auditAll };
+  const counters = { calls: 0, allowed: 0, denied: 0, errors: 0, hookErrors: 0 };
+
+  let pending: DecisionEvent[] = [];
+  let flushScheduled = false;
+
+  function deliver(): void {
+    flushScheduled = false;
+    const batch = pending;
+    pending = [];
+    const hook = options.onDecision;
+    if (!hook) return;
+    for (const event of batch) {
+      try {
+        hook(event);
+      } catch (err) {
+        counters.hookErrors++;
+        try {
+          options.onHookError?.(err);
+        } catch {
+          // A failing error reporter must not stop the batch either.
+        }
+      }
+    }
+  }
+
+  function report(event: DecisionEvent): void {
+    if (!options.onDecision) return;
+    pending.push(event);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(deliver);
+    }
+  }
+
+  function refuse(reason: DecisionReason, revision: string, detail: string): DecisionOutcome {
+    // Errors always deny (denyBeforeEvaluation ignores the audit switch for them).
+    return { decision: denyBeforeEvaluation(reason, revision, detail, evaluateOptions), identity: unauthenticated("not_resolved"), error: detail };
+  }
+
+  /** A message Ward cannot read is no request at all: denied even in audit mode. */
+  function unreadable(reason: "malformed_request" | "request_too_large", revision: string, detail: string): DecisionOutcome {
+    const decision: Decision = { allowed: false, outcome: "deny", enforced: true, determining: [], reason, revision, detail };
+    return { decision, identity: unauthenticated("not_resolved"), error: detail };
+  }
+
+  function handle(call: ServerUnaryCall<ReceivedCheck, Buffer>, callback: sendUnaryData<Buffer>): void {
+    counters.calls++;
+    const time = now();
+    let received: ReceivedCheck | undefined;
+    let outcome: DecisionOutcome;
+    let raw: RawRequest | undefined;
+    let started = monotonic();
+    try {
+      received = call.request;
+      started = received.receivedAt;
+      const program = options.policies.current()?.program;
+      const revision = program?.revision ?? NO_REVISION;
+      if (!received.decoded.ok) {
+        outcome = unreadable(received.decoded.reason, revision, received.decoded.detail);
+      } else {
+        raw = received.decoded.raw;
+        const deadline = call.getDeadline();
+        if (options.overload?.overloaded()) {
+          outcome = refuse("overloaded", revision, "the event loop is behind by more than the decision budget");
+        } else if (deadline instanceof Date ? deadline.getTime() <= time : typeof deadline === "number" && deadline <= time) {
+          outcome = refuse("timeout", revision, "the caller's gRPC deadline had passed before the decision started");
+        } else {
+          outcome = decide(program, raw, options.deps, { now: time, auditAll: options.auditAll });
+          const elapsed = monotonic() - started;
+          if (elapsed > options.decisionTimeoutMs) {
+            outcome = refuse("timeout", revision, `the decision took ${elapsed.toFixed(1)} ms, over the budget of ${options.decisionTimeoutMs} ms`);
+          }
+        }
+      }
+    } catch (err) {
+      // decide() never throws; this guards the shell itself (a bug here must still deny).
+      const message = err instanceof Error ? err.message : String(err);
+      outcome = refuse("internal_error", options.policies.current()?.program.revision ?? NO_REVISION, message);
+    }
+
+    let decisionId: string;
+    let answer: Buffer;
+    try {
+      decisionId = ids.next(raw?.requestId);
+      answer = encoder.encode(outcome, decisionId);
+    } catch (err) {
+      // Last resort: a fixed deny that needs nothing from the decision.
+      decisionId = ids.next(undefined);
+      const message = err instanceof Error ? err.message : String(err);
+      outcome = refuse("internal_error", outcome.decision.revision, `encoding the answer failed: ${message}`);
+      answer = encoder.encode(outcome, decisionId);
+    }
+    callback(null, answer);
+
+    const d = outcome.decision;
+    if (d.allowed) counters.allowed++;
+    else counters.denied++;
+    if (ERROR_REASONS.has(d.reason)) counters.errors++;
+    if (options.onDecision) {
+      const event: { -readonly [K in keyof DecisionEvent]: DecisionEvent[K] } = {
+        decisionId,
+        outcome,
+        time,
+        decisionMicros: Math.round((monotonic() - started) * 1000),
+        httpStatus: answerHttpStatus(outcome),
+      };
+      if (raw !== undefined) event.raw = raw;
+      if (outcome.error !== undefined) event.error = outcome.error;
+      report(event);
+    }
+  }
+
+  const definition: ServiceDefinition = {
+    Check: {
+      path: CHECK_METHOD_PATH,
+      requestStream: false,
+      responseStream: false,
+      // Never throws: decoding problems travel in the value and become a deny in the handler.
+      requestDeserialize: (bytes: Buffer): ReceivedCheck => {
+        const receivedAt = monotonic();
+        return { decoded: decodeCheckRequest(bytes, limits), receivedAt };
+      },
+      requestSerialize: () => {
+        throw new Error("the Check service only decodes requests");
+      },
+      responseSerialize: (value: Buffer) => value,
+      responseDeserialize: (bytes: Buffer) => bytes,
+    },
+  };
+
+  return {
+    definition,
+    implementation: { Check: handle as UntypedServiceImplementation[string] },
+    stats: () => ({ ...counters, pendingEvents: pending.length }),
+    flushEvents: deliver,
+  };
+}

@@ -1,0 +1,371 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { CHECK_REQUEST_LAYOUT, decodeCheckRequest, type DecodedCheckRequest } from "../../src/ext-authz/check-request.js";
+import { checkMethodDefinition, verifyWireLayout } from "../../src/ext-authz/protos.js";
+import type { RawRequest } from "../../src/input/raw.js";
+import { encodeCheckRequest, envoyCheckRequest } from "./envoy.js";
+
+const LIMITS = { maxMessageBytes: 1 << 20 };
+
+/**
+ * The reference translation: the CheckRequest as protobufjs decodes it from
+ * the official protos, mapped to RawRequest by the rules the decoder
+ * documents. Written independently of the decoder, so the property test
+ * compares two implementations.
+ */
+function reference(bytes: Buffer): DecodedCheckRequest {
+  const msg = checkMethodDefinition().requestDeserialize(bytes) as any;
+  const a = msg.attributes;
+  if (!a) return { ok: false, reason: "malformed_request", detail: "no attributes" };
+  const http = a.request?.http;
+  if (!http) return { ok: false, reason: "malformed_request", detail: "no http" };
+  const mapHeaders: [string, string][] = Object.entries((http.headers ?? {}) as Record<string, string>);
+  let headers: [string, string][];
+  if (http.header_map !== undefined) {
+    if (mapHeaders.length > 0) return { ok: false, reason: "malformed_request", detail: "both" };
+    headers = [];
+    for (const h of (http.header_map.headers ?? []) as { key?: string; value?: string; raw_value?: Buffer }[]) {
+      const raw = h.raw_value !== undefined ? Buffer.from(h.raw_value) : undefined;
+      let rawText: string | undefined;
+      if (raw !== undefined) {
+        try {
+          rawText = new TextDecoder("utf-8", { fatal: true }).decode(raw);
+        } catch {
+          return { ok: false, reason: "malformed_request", detail: "raw_value not utf-8" };
+        }
+      }
+      const value = h.value ?? "";
+      if (rawText !== undefined && rawText !== "" && value !== "" && rawText !== value) return { ok: false, reason: "malformed_request", detail: "value mismatch" };
+      headers.push([h.key ?? "", rawText !== undefined && rawText !== "" ? rawText : value]);
+    }
+  } else headers = mapHeaders;
+  const joined = (name: string) => {
+    const values = headers.filter(([k]) => k.toLowerCase() === name).map(([, v]) => v);
+    return values.length > 0 ? values.join(",") : undefined;
+  };
+  const peer = (p: { address?: { socket_address?: { address?: string; port_value?: number } } } | undefined) => {
+    const out: { address?: string; port?: number } = {};
+    const sa = p?.address?.socket_address;
+    if (sa?.address) out.address = sa.address;
+    if (sa?.port_value !== undefined) out.port = sa.port_value;
+    return out;
+  };
+  const identity: Record<string, unknown> = {};
+  if (a.source?.principal) identity["principal"] = a.source.principal;
+  if (a.source?.certificate) identity["certificate"] = { text: a.source.certificate, encoding: "url" };
+  const xfcc = joined("x-forwarded-client-cert");
+  if (xfcc !== undefined) identity["xfcc"] = xfcc;
+  const destination: Record<string, unknown> = peer(a.destination);
+  if (a.destination?.principal) destination["principal"] = a.destination.principal;
+  const raw: Record<string, unknown> = {
+    method: http.method ?? "",
+    path: http.path ?? "",
+    host: http.host ?? "",
+    scheme: http.scheme ?? "",
+    headers,
+    source: peer(a.source),
+    destination,
+    identity,
+    contextExtensions: { ...(a.context_extensions ?? {}) },
+  };
+  if (http.body !== undefined || http.raw_body !== undefined) {
+    raw["bodyBytes"] = (http.body !== undefined ? Buffer.byteLength(http.body) : 0) + (http.raw_body !== undefined ? http.raw_body.length : 0);
+  }
+  const requestId = joined("x-request-id");
+  if (requestId !== undefined) raw["requestId"] = requestId;
+  return { ok: true, raw: raw as unknown as RawRequest };
+}
+
+/** Comparable form: headers sorted by name (stably), context extensions as a plain object. */
+function comparable(result: DecodedCheckRequest): unknown {
+  if (!result.ok) return { ok: false, reason: result.reason };
+  const raw = result.raw;
+  return {
+    ok: true,
+    raw: {
+      ...raw,
+      headers: [...raw.headers].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)),
+      contextExtensions: { ...raw.contextExtensions },
+    },
+  };
+}
+
+// --- arbitraries ------------------------------------------------------------
+
+const headerName = fc.oneof(
+  fc.constantFrom(":authority", ":path", ":method", "x-request-id", "x-forwarded-client-cert", "X-Request-Id", "cookie", "__proto__", "constructor", "123"),
+  fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/),
+);
+const text = fc.oneof(fc.string({ maxLength: 30 }), fc.string({ unit: "grapheme", maxLength: 10 }), fc.constant(""));
+const socketAddress = fc.record(
+  { address: fc.oneof(fc.ipV4(), fc.ipV6(), fc.constant("")), port_value: fc.integer({ min: 0, max: 65535 }) },
+  { requiredKeys: [] },
+);
+const address = fc.oneof(
+  fc.record({ socket_address: socketAddress }),
+  fc.record({ pipe: fc.record({ path: fc.constant("/run/envoy.sock") }) }),
+  fc.constant(undefined),
+);
+const peer = fc.record(
+  {
+    address,
+    principal: fc.oneof(fc.constant("spiffe://prod.example.com/ns/a/sa/b"), text),
+    certificate: fc.oneof(fc.constant(encodeURIComponent("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")), text),
+    service: text,
+    labels: fc.dictionary(fc.stringMatching(/^[a-z]{1,5}$/), text, { maxKeys: 2 }),
+  },
+  { requiredKeys: [] },
+);
+const utf8Bytes = fc.oneof(
+  text.map((s) => Buffer.from(s, "utf8")),
+  fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b)),
+);
+const headerValue = fc.record({ key: headerName, value: text, raw_value: utf8Bytes }, { requiredKeys: ["key"] });
+const httpRequest = fc.record(
+  {
+    id: fc.stringMatching(/^\d{1,8}$/),
+    method: fc.constantFrom("GET", "POST", "get", "", "DELETE"),
+    headers: fc.dictionary(headerName, text, { maxKeys: 12 }),
+    header_map: fc.record({ headers: fc.array(headerValue, { maxLength: 12 }) }),
+    path: fc.oneof(fc.constantFrom("/", "/admin/../x", "//admin", "/%2e%2e/a?x=1", "/a;b"), text),
+    host: fc.oneof(fc.constant("Payments.Internal:8443"), text),
+    scheme: fc.constantFrom("http", "https", ""),
+    query: text,
+    fragment: text,
+    size: fc.integer({ min: -1, max: 1 << 20 }).map(String),
+    protocol: fc.constantFrom("HTTP/1.1", "HTTP/2"),
+    body: text,
+    raw_body: fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+  },
+  { requiredKeys: [] },
+);
+const checkRequest = fc.record(
+  {
+    attributes: fc.record(
+      {
+        source: peer,
+        destination: peer,
+        request: fc.record(
+          { time: fc.record({ seconds: fc.integer({ min: 0, max: 2 ** 40 }).map(String), nanos: fc.integer({ min: 0, max: 999999999 }) }), http: httpRequest },
+          { requiredKeys: [] },
+        ),
+        context_extensions: fc.dictionary(fc.oneof(fc.stringMatching(/^[a-z_]{1,8}$/), fc.constant("__proto__")), text, { maxKeys: 4 }),
+        metadata_context: fc.constant({ filter_metadata: { "envoy.filters.http.jwt_authn": { fields: { sub: { string_value: "x" } } } } }),
+        tls_session: fc.record({ sni: text }),
+      },
+      { requiredKeys: [] },
+    ),
+  },
+  { requiredKeys: [] },
+);
+
+// --- tests ------------------------------------------------------------------
+
+describe("decodeCheckRequest", () => {
+  it("uses the field numbers of the official protos", () => {
+    expect(verifyWireLayout(CHECK_REQUEST_LAYOUT)).toEqual([]);
+  });
+
+  it("agrees with protobufjs on generated CheckRequests (property)", () => {
+    fc.assert(
+      fc.property(checkRequest, (request) => {
+        const bytes = encodeCheckRequest(request);
+        expect(comparable(decodeCheckRequest(bytes, LIMITS))).toEqual(comparable(reference(bytes)));
+      }),
+      { numRuns: 600 },
+    );
+  });
+
+  it("reads a CheckRequest exactly as Envoy fills it (headers map)", () => {
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
+    const request = envoyCheckRequest({
+      method: "POST",
+      path: "/api/v1/charge?id=42",
+      host: "payments.internal:8443",
+      principal: "spiffe://prod.example.com/ns/checkout/sa/checkout",
+      certificatePem: pem,
+      destinationPrincipal: "spiffe://prod.example.com/ns/payments/sa/payment-api",
+      headers: { accept: ["application/json", "text/plain"], "x-forwarded-client-cert": "By=spiffe://a;URI=spiffe://b" },
+      contextExtensions: { virtual_host: "payments" },
+      body: "{\"amount\":12}",
+      requestId: "req-1",
+    });
+    const result = decodeCheckRequest(encodeCheckRequest(request), LIMITS);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const raw = result.raw;
+    expect(raw.method).toBe("POST");
+    expect(raw.path).toBe("/api/v1/charge?id=42");
+    expect(raw.host).toBe("payments.internal:8443");
+    expect(raw.scheme).toBe("https");
+    expect(Object.fromEntries(raw.headers)).toMatchObject({
+      ":path": "/api/v1/charge?id=42",
+      ":method": "POST",
+      accept: "application/json,text/plain",
+      "x-envoy-auth-partial-body": "false",
+    });
+    expect(raw.identity).toEqual({
+      principal: "spiffe://prod.example.com/ns/checkout/sa/checkout",
+      certificate: { text: encodeURIComponent(pem), encoding: "url" },
+      xfcc: "By=spiffe://a;URI=spiffe://b",
+    });
+    expect(raw.source).toEqual({ address: "10.0.0.7", port: 51234 });
+    expect(raw.destination).toEqual({ address: "10.0.0.9", port: 8443, principal: "spiffe://prod.example.com/ns/payments/sa/payment-api" });
+    expect({ ...raw.contextExtensions }).toEqual({ virtual_host: "payments" });
+    expect(raw.bodyBytes).toBe(13);
+    expect(raw.requestId).toBe("req-1");
+    // The server uses its own clock (RawRequest.time is for recorded inputs).
+    expect(raw.time).toBeUndefined();
+  });
+
+  it("reads header_map entries with raw_value bytes (encode_raw_headers), keeping repeated headers apart", () => {
+    const request = envoyCheckRequest({ encodeRawHeaders: true, headers: { accept: ["a", "b"] }, body: "xyz", packAsBytes: true });
+    const result = decodeCheckRequest(encodeCheckRequest(request), LIMITS);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.raw.headers.filter(([k]) => k === "accept")).toEqual([
+      ["accept", "a"],
+      ["accept", "b"],
+    ]);
+    expect(result.raw.bodyBytes).toBe(3);
+  });
+
+  it("joins repeated x-forwarded-client-cert and x-request-id entries instead of taking the first", () => {
+    const request = envoyCheckRequest({ encodeRawHeaders: true, headers: { "x-forwarded-client-cert": ["By=a;URI=b", "By=c;URI=d"] } });
+    const result = decodeCheckRequest(encodeCheckRequest(request), LIMITS);
+    expect(result.ok && result.raw.identity.xfcc).toBe("By=a;URI=b,By=c;URI=d");
+  });
+
+  it("lets a repeated key in the headers map replace the earlier value, as protobuf maps do", () => {
+    // Two map entries with the same key, written by hand: 0x1a = HttpRequest.headers.
+    const entry = (k: string, v: string) => {
+      const body = Buffer.concat([Buffer.from([0x0a, k.length]), Buffer.from(k), Buffer.from([0x12, v.length]), Buffer.from(v)]);
+      return Buffer.concat([Buffer.from([0x1a, body.length]), body]);
+    };
+    const http = Buffer.concat([entry("x-env", "prod"), entry("x-env", "dev")]);
+    const bytes = wrapHttp(http);
+    const result = decodeCheckRequest(bytes, LIMITS);
+    expect(result.ok && result.raw.headers).toEqual([["x-env", "dev"]]);
+    expect(comparable(result)).toEqual(comparable(reference(bytes)));
+  });
+
+  it("merges a repeated attributes message, as protobuf does", () => {
+    const first = encodeCheckRequest({ attributes: { request: { http: { method: "GET", path: "/a" } } } });
+    const second = encodeCheckRequest({ attributes: { source: { principal: "spiffe://x/y" } } });
+    const result = decodeCheckRequest(Buffer.concat([first, second]), LIMITS);
+    expect(result.ok).toBe(true);
+    if (result.ok) {
+      expect(result.raw.path).toBe("/a");
+      expect(result.raw.identity.principal).toBe("spiffe://x/y");
+    }
+  });
+
+  describe("refuses, never throws", () => {
+    const refused = (bytes: Buffer, reason = "malformed_request") => {
+      const result = decodeCheckRequest(bytes, LIMITS);
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.reason).toBe(reason);
+      return result;
+    };
+
+    it("an empty message (no attributes)", () => {
+      expect(refused(Buffer.alloc(0))).toMatchObject({ detail: expect.stringContaining("`attributes`") });
+    });
+
+    it("attributes without request.http (the network filter's CheckRequest)", () => {
+      refused(encodeCheckRequest({ attributes: { source: { principal: "spiffe://a/b" } } }));
+    });
+
+    it("both headers and header_map", () => {
+      refused(encodeCheckRequest({ attributes: { request: { http: { headers: { a: "1" }, header_map: { headers: [{ key: "a", raw_value: Buffer.from("2") }] } } } } }));
+    });
+
+    it("a raw_value that is not UTF-8", () => {
+      refused(encodeCheckRequest({ attributes: { request: { http: { header_map: { headers: [{ key: "a", raw_value: Buffer.from([0xc0, 0xae]) }] } } } } }));
+    });
+
+    it("a header_map entry whose value and raw_value differ", () => {
+      refused(encodeCheckRequest({ attributes: { request: { http: { header_map: { headers: [{ key: "a", value: "x", raw_value: Buffer.from("y") }] } } } } }));
+    });
+
+    it("a message over the size limit", () => {
+      const bytes = encodeCheckRequest(envoyCheckRequest({ body: "x".repeat(5000) }));
+      expect(decodeCheckRequest(bytes, { maxMessageBytes: 4096 })).toMatchObject({ ok: false, reason: "request_too_large" });
+    });
+
+    it("truncated messages at every length", () => {
+      const bytes = encodeCheckRequest(envoyCheckRequest({ principal: "spiffe://a/b", path: "/x" }));
+      for (let n = 1; n < bytes.length; n++) {
+        const result = decodeCheckRequest(bytes.subarray(0, n), LIMITS);
+        // A prefix can be a valid shorter message only at field boundaries; it never throws and never invents fields.
+        if (result.ok) expect(bytes.length).toBeGreaterThan(n);
+      }
+    });
+
+    it("a known field with the wrong wire type", () => {
+      refused(Buffer.from([0x08, 0x01])); // CheckRequest.attributes as a varint
+      refused(wrapHttp(Buffer.from([0x10, 0x05]))); // HttpRequest.method as a varint
+    });
+
+    it("groups, field number 0 and undefined wire types", () => {
+      refused(Buffer.from([0x0b, 0x0c])); // start/end group
+      refused(Buffer.from([0x02, 0x00])); // field 0
+      refused(Buffer.from([0x0f])); // wire type 7
+    });
+
+    it("a length that runs past its message", () => {
+      refused(Buffer.from([0x0a, 0x05, 0x22, 0x7f]));
+    });
+
+    it("an over-long varint", () => {
+      refused(Buffer.from([0x0a, 0x0b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]));
+    });
+
+    it("random bytes (property)", () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+          const result = decodeCheckRequest(Buffer.from(bytes), LIMITS);
+          expect(typeof result.ok).toBe("boolean");
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
+    it("mutated valid messages (property)", () => {
+      const valid = encodeCheckRequest(envoyCheckRequest({ principal: "spiffe://a/b", headers: { a: "b" }, body: "hi" }));
+      fc.assert(
+        fc.property(fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), (edits) => {
+          const bytes = Buffer.from(valid);
+          for (const [at, value] of edits) bytes[at] = value;
+          const result = decodeCheckRequest(bytes, LIMITS);
+          expect(typeof result.ok).toBe("boolean");
+        }),
+        { numRuns: 2000 },
+      );
+    });
+  });
+
+  it("skips unknown fields, including ones from future protos", () => {
+    const known = encodeCheckRequest({ attributes: { request: { http: { method: "GET", path: "/p" } } } });
+    // Append CheckRequest field 99 (length-delimited) and field 100 (fixed64): unknown to Ward.
+    const unknown = Buffer.from([0x9a, 0x06, 0x02, 0x61, 0x62, 0xa1, 0x06, 1, 2, 3, 4, 5, 6, 7, 8]);
+    const result = decodeCheckRequest(Buffer.concat([known, unknown]), LIMITS);
+    expect(result.ok && result.raw.path).toBe("/p");
+  });
+});
+
+/** Wraps HttpRequest bytes in Request (field 2), AttributeContext (field 4) and CheckRequest (field 1). */
+function wrapHttp(http: Buffer): Buffer {
+  const ld = (tagByte: number, body: Buffer) => Buffer.concat([Buffer.from([tagByte]), varint(body.length), body]);
+  return ld(0x0a, ld(0x22, ld(0x12, http)));
+}
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Buffer.from(out);
+}

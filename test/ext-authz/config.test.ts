@@ -1,0 +1,150 @@
+import { describe, expect, it } from "vitest";
+import { parseGrpcAddress, parseServeConfig, SERVE_FLAGS, serveUsage, type ServeConfig } from "../../src/config.js";
+import { readFileSync } from "node:fs";
+
+function ok(argv: string[], env: Record<string, string> = {}): ServeConfig {
+  const result = parseServeConfig(argv, env);
+  if (!result.ok) throw new Error(`expected a config, got ${JSON.stringify(result)}`);
+  return result.config;
+}
+
+function errors(argv: string[], env: Record<string, string> = {}): string[] {
+  const result = parseServeConfig(argv, env);
+  if (result.ok || result.help) throw new Error(`expected errors, got ${JSON.stringify(result)}`);
+  return [...result.errors];
+}
+
+describe("ward serve configuration", () => {
+  it("has safe defaults", () => {
+    const c = ok(["--policies", "policies"]);
+    expect(c).toMatchObject({
+      policies: ["policies"],
+      grpc: [{ kind: "tcp", host: "127.0.0.1", port: 9191 }],
+      mode: "enforce",
+      identitySources: ["principal", "certificate"],
+      callerHeader: "x-ward-caller",
+      wouldDenyHeader: "x-ward-would-deny",
+      exposeDenyReason: false,
+      audit: { destination: { kind: "stdout" }, input: "full", redact: [], sampleAllowed: 1 },
+      http: { host: "127.0.0.1", port: 8181 },
+      logLevel: "info",
+    });
+    expect(c.tls).toBeUndefined();
+    expect(Object.isFrozen(c) && Object.isFrozen(c.grpc) && Object.isFrozen(c.audit)).toBe(true);
+  });
+
+  it("reads every flag, in both --flag value and --flag=value forms", () => {
+    const c = ok([
+      "--policies", "a", "--policies=b",
+      "--grpc", "0.0.0.0:9000", "--grpc", "unix:///run/ward/ward.sock", "--grpc", "[::1]:0",
+      "--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-client-ca", "ca.pem",
+      "--mode", "audit", "--trust-bundle", "bundle.pem",
+      "--identity-sources", "xfcc,principal", "--xfcc-trusted-by", "spiffe://prod.example.com/ns/ingress/sa/envoy",
+      "--caller-header", "x-peer", "--would-deny-header=x-audit", "--expose-deny-reason",
+      "--max-message-bytes", "65536", "--max-headers", "50", "--max-header-bytes", "8192", "--max-body-bytes", "0",
+      "--decision-timeout-ms", "250", "--max-in-flight", "64", "--shutdown-grace-ms", "0",
+      "--audit-log", "/var/log/ward.log", "--audit-input", "none", "--audit-redact", "X-Api-Key", "--audit-sample-allowed", "0.25",
+      "--shadow", "candidate", "--http", "off", "--log-level", "debug",
+    ]);
+    expect(c).toMatchObject({
+      policies: ["a", "b"],
+      grpc: [
+        { kind: "tcp", host: "0.0.0.0", port: 9000 },
+        { kind: "unix", path: "/run/ward/ward.sock" },
+        { kind: "tcp", host: "::1", port: 0 },
+      ],
+      tls: { certFile: "c.pem", keyFile: "k.pem", clientCaFile: "ca.pem" },
+      mode: "audit",
+      trustBundle: "bundle.pem",
+      identitySources: ["xfcc", "principal"],
+      xfccTrustedBy: ["spiffe://prod.example.com/ns/ingress/sa/envoy"],
+      callerHeader: "x-peer",
+      wouldDenyHeader: "x-audit",
+      exposeDenyReason: true,
+      maxMessageBytes: 65536,
+      maxHeaders: 50,
+      maxHeaderBytes: 8192,
+      maxBodyBytes: 0,
+      decisionTimeoutMs: 250,
+      maxInFlight: 64,
+      shutdownGraceMs: 0,
+      audit: { destination: { kind: "file", path: "/var/log/ward.log" }, input: "none", redact: ["x-api-key"], sampleAllowed: 0.25 },
+      shadow: ["candidate"],
+      logLevel: "debug",
+    });
+    expect(c.http).toBeUndefined();
+  });
+
+  it("takes every flag from its WARD_* variable, flags winning", () => {
+    const env = {
+      WARD_POLICIES: "p1, p2",
+      WARD_GRPC: "127.0.0.1:7000,unix:///tmp/w.sock",
+      WARD_MODE: "audit",
+      WARD_EXPOSE_DENY_REASON: "true",
+      WARD_AUDIT_LOG: "off",
+      WARD_HTTP: "127.0.0.1:0",
+      WARD_MAX_IN_FLIGHT: "5",
+    };
+    const c = ok([], env);
+    expect(c.policies).toEqual(["p1", "p2"]);
+    expect(c.grpc).toEqual([{ kind: "tcp", host: "127.0.0.1", port: 7000 }, { kind: "unix", path: "/tmp/w.sock" }]);
+    expect(c.mode).toBe("audit");
+    expect(c.exposeDenyReason).toBe(true);
+    expect(c.audit.destination).toEqual({ kind: "off" });
+    expect(c.http).toEqual({ host: "127.0.0.1", port: 0 });
+    expect(c.maxInFlight).toBe(5);
+    const overridden = ok(["--mode", "enforce", "--policies", "x"], env);
+    expect(overridden.mode).toBe("enforce");
+    expect(overridden.policies).toEqual(["x"]);
+  });
+
+  it("every flag has an environment variable, and docs/serve.md documents both", () => {
+    const doc = readFileSync(new URL("../../docs/serve.md", import.meta.url), "utf8");
+    for (const f of SERVE_FLAGS) {
+      expect(f.env).toBe(`WARD_${f.flag.toUpperCase().replace(/-/g, "_")}`);
+      expect(doc).toContain(`--${f.flag}`);
+      expect(doc).toContain(f.env);
+      expect(serveUsage()).toContain(`--${f.flag}`);
+    }
+  });
+
+  it("reports usage errors clearly", () => {
+    expect(errors([])).toEqual(["`--policies DIR` is required (or set `WARD_POLICIES`)"]);
+    expect(errors(["--policies", "p", "--mode", "permissive"])).toEqual(["`--mode` must be one of enforce, audit, not `permissive`"]);
+    expect(errors(["--policies", "p", "--bogus"])).toEqual(["unknown flag `--bogus`"]);
+    expect(errors(["--policies", "p", "--grpc"])).toEqual(["`--grpc` needs a value (ADDR)"]);
+    expect(errors(["--policies", "p", "--grpc", "localhost"])[0]).toContain("is not host:port");
+    expect(errors(["--policies", "p", "--grpc", "unix:relative.sock"])[0]).toContain("unix:///absolute/path");
+    expect(errors(["--policies", "p", "--grpc", "127.0.0.1:70000"])[0]).toContain("above 65535");
+    expect(errors(["--policies", "p", "--grpc", "127.0.0.1:9000", "--grpc", "127.0.0.1:9000"])[0]).toContain("given twice");
+    expect(errors(["--policies", "p", "--tls-cert", "c.pem"])).toEqual(["`--tls-cert` and `--tls-key` go together"]);
+    expect(errors(["--policies", "p", "--tls-client-ca", "ca.pem"])).toEqual(["`--tls-client-ca` needs `--tls-cert` and `--tls-key`"]);
+    expect(errors(["--policies", "p", "--max-headers", "-1"])).toEqual(["`--max-headers` must be a whole number, not `-1`"]);
+    expect(errors(["--policies", "p", "--decision-timeout-ms", "0"])).toEqual(["`--decision-timeout-ms` must be between 1 and 60000, not 0"]);
+    expect(errors(["--policies", "p", "--audit-sample-allowed", "1.5"])[0]).toContain("from 0 to 1");
+    expect(errors(["--policies", "p", "--caller-header", "X Caller"])[0]).toContain("lower-case HTTP header name");
+    expect(errors(["--policies", "p", "--caller-header", "x-ward-decision-id"])[0]).toContain("already uses");
+    expect(errors(["--policies", "p", "--caller-header", "x-a", "--would-deny-header", "x-a"])).toEqual(["`--caller-header` and `--would-deny-header` must differ"]);
+    expect(errors(["--policies", "p", "--mode", "audit", "--mode", "enforce"])).toEqual(["`--mode` is given more than once"]);
+    expect(errors(["--policies", "p", "stray"])).toEqual(["unexpected argument `stray`"]);
+    expect(errors(["--policies", "p"], { WARD_MAX_BODY_BYTES: "lots" })).toEqual(["`WARD_MAX_BODY_BYTES` must be a whole number, not `lots`"]);
+  });
+
+  it("refuses XFCC as an identity source without a trusted proxy (anyone could claim any identity)", () => {
+    expect(errors(["--policies", "p", "--identity-sources", "xfcc"])[0]).toContain("needs `--xfcc-trusted-by`");
+    expect(errors(["--policies", "p", "--identity-sources", "principal,principal"])[0]).toContain("listed twice");
+    expect(errors(["--policies", "p", "--identity-sources", "jwt"])[0]).toContain("unknown identity source `jwt`");
+  });
+
+  it("answers --help", () => {
+    expect(parseServeConfig(["--help"], {})).toEqual({ ok: false, help: true });
+  });
+
+  it("parses listen addresses", () => {
+    expect(parseGrpcAddress("unix:///var/run/ward.sock")).toEqual({ kind: "unix", path: "/var/run/ward.sock" });
+    expect(parseGrpcAddress("unix:/var/run/ward.sock")).toEqual({ kind: "unix", path: "/var/run/ward.sock" });
+    expect(parseGrpcAddress(`unix:///${"x".repeat(120)}`)).toContain("longer than 107 bytes");
+    expect(parseGrpcAddress("[::1]:9191")).toEqual({ kind: "tcp", host: "::1", port: 9191 });
+    expect(parseGrpcAddress("[nothost]:9191")).toContain("is not host:port");
+  });
+});

@@ -1,0 +1,154 @@
+// `ward serve` as a real process: `node dist/main.js serve` (npm test builds dist/ first).
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { service as healthService } from "grpc-health-check";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { answerHeaders, authorizationClient, envoyCheckRequest } from "./envoy.js";
+import { CHECKOUT, FRONTEND } from "./ward.js";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const MAIN = join(ROOT, "dist/main.js");
+const PAYMENTS_API = "spiffe://prod.example.com/ns/payments/sa/payment-api";
+
+let dir: string;
+const children: ChildProcess[] = [];
+
+beforeAll(() => {
+  if (!existsSync(MAIN)) throw new Error("dist/main.js is missing: run `npm run build` first (npm test does)");
+});
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Ready {
+  ward: string;
+  grpc: string[];
+  http: string;
+  revision: string;
+  mode: string;
+  pid: number;
+}
+
+function serve(args: string[]): { child: ChildProcess; ready: Promise<Ready>; exit: Promise<number | null>; stderr: () => string } {
+  const child = spawn(process.execPath, [MAIN, "serve", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const ready = new Promise<Ready>((resolvePromise, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`no ready line within 20 s; stderr:\n${stderr}`)), 20_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf("\n");
+      if (nl === -1) return;
+      clearTimeout(timer);
+      try {
+        resolvePromise(JSON.parse(out.slice(0, nl)) as Ready);
+      } catch (err) {
+        reject(err);
+      }
+    });
+    void exit.then((code) => reject(new Error(`exited with ${code} before ready; stderr:\n${stderr}`)));
+  });
+  return { child, ready, exit, stderr: () => stderr };
+}
+
+describe("ward serve (a real process)", () => {
+  it("prints one ready line, serves, and on SIGTERM finishes its calls, flushes the audit log and exits 0", async () => {
+    dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
+    const audit = join(dir, "audit.log");
+    const sock = join(dir, "ward.sock");
+    const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--grpc", `unix://${sock}`, "--http", "127.0.0.1:0", "--audit-log", audit, "--log-level", "warn"]);
+    const ready = await ward.ready;
+    expect(ready).toMatchObject({ ward: "ready", mode: "enforce", pid: ward.child.pid });
+    expect(ready.grpc).toHaveLength(2);
+    expect(ready.grpc[0]).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(ready.grpc[0]).not.toBe("127.0.0.1:0");
+    expect(ready.grpc[1]).toBe(`unix://${sock}`);
+    expect(ready.revision).toMatch(/^[0-9a-f]{16}$/);
+
+    const Health = grpc.makeGenericClientConstructor(healthService, "Health");
+    const health = new Health(ready.grpc[1]!, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+      check(req: { service: string }, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
+    };
+    const status = await new Promise<string>((r, j) => health.check({ service: "envoy.service.auth.v3.Authorization" }, (e, res) => (e ? j(e) : r(res!.status))));
+    health.close();
+    expect(status).toBe("SERVING");
+    const httpHealth = await fetch(`http://${ready.http}/health`);
+    expect(httpHealth.status).toBe(200);
+
+    const client = authorizationClient(ready.grpc[0]!);
+    const request = (i: number) =>
+      envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: i % 2 ? FRONTEND : CHECKOUT, destinationPrincipal: PAYMENTS_API, requestId: `proc-${i}` });
+    const first = await client.check(request(0));
+    expect(first.status?.code ?? 0).toBe(0);
+    expect(answerHeaders(first)["x-ward-caller"]).toBe(CHECKOUT);
+
+    // Calls in flight when SIGTERM arrives: every one is answered, or refused before it started (UNAVAILABLE).
+    const calls = Array.from({ length: 60 }, (_, i) => client.check(request(i + 1)).then((r) => ({ ok: true as const, r }), (e: grpc.ServiceError) => ({ ok: false as const, code: e.code })));
+    await new Promise((r) => setTimeout(r, 5));
+    ward.child.kill("SIGTERM");
+    const results = await Promise.all(calls);
+    const code = await ward.exit;
+    client.close();
+    expect(code).toBe(0);
+    const answered = results.filter((r) => r.ok);
+    for (const r of results) if (!r.ok) expect(r.code).toBe(grpc.status.UNAVAILABLE);
+    expect(answered.length).toBeGreaterThan(0);
+    for (const [i, r] of results.entries()) {
+      if (r.ok) expect(r.r.status?.code ?? 0).toBe((i + 1) % 2 ? 7 : 0);
+    }
+    // Every answered call has its record, flushed before exit.
+    const records = readFileSync(audit, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { decision_id: string; type: string });
+    const ids = new Set(records.map((r) => r.decision_id));
+    expect(ids.has("proc-0")).toBe(true);
+    for (const [i, r] of results.entries()) if (r.ok) expect(ids.has(`proc-${i + 1}`)).toBe(true);
+    expect(existsSync(sock)).toBe(false);
+  });
+
+  it("wires audit mode, audit records and shadow policies", async () => {
+    dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
+    const audit = join(dir, "audit.log");
+    const candidate = join(dir, "candidate");
+    spawnSync("mkdir", ["-p", candidate]);
+    writeFileSync(join(candidate, "lockdown.ward"), 'policy "lockdown" {\n  deny "no posts" when request.method == "POST"\n}\n');
+    const ward = serve(["--policies", "policies", "--shadow", candidate, "--mode", "audit", "--grpc", "127.0.0.1:0", "--http", "off", "--audit-log", audit, "--log-level", "warn"]);
+    const ready = await ward.ready;
+    expect(ready.mode).toBe("audit");
+    const client = authorizationClient(ready.grpc[0]!);
+    const allowed = await client.check(envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: CHECKOUT, destinationPrincipal: PAYMENTS_API, requestId: "shadow-1" }));
+    const wouldDeny = await client.check(envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: FRONTEND, destinationPrincipal: PAYMENTS_API, requestId: "audit-1" }));
+    client.close();
+    expect(allowed.status?.code ?? 0).toBe(0);
+    expect(wouldDeny.status?.code ?? 0).toBe(0);
+    expect(answerHeaders(wouldDeny)["x-ward-would-deny"]).toMatch(/^denied_by_rule /);
+    ward.child.kill("SIGTERM");
+    expect(await ward.exit).toBe(0);
+    const records = readFileSync(audit, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.find((r) => r["type"] === "decision" && r["decision_id"] === "audit-1")).toMatchObject({ mode: "audit", outcome: "deny", allowed: true, would_deny: true });
+    // Live allowed the charge, the candidate denies it: a shadow record says so.
+    expect(records.find((r) => r["type"] === "shadow" && r["decision_id"] === "shadow-1")).toBeDefined();
+  });
+
+  it("exits 2 with a clear message on a usage error", () => {
+    const run = spawnSync(process.execPath, [MAIN, "serve", "--policies", "policies", "--mode", "permissive"], { cwd: ROOT, encoding: "utf8" });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain("`--mode` must be one of enforce, audit, not `permissive`");
+    const help = spawnSync(process.execPath, [MAIN, "serve", "--help"], { cwd: ROOT, encoding: "utf8" });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain("--decision-timeout-ms");
+  });
+
+  it("exits 1 and shows file:line:col when the policies do not compile", () => {
+    dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
+    writeFileSync(join(dir, "broken.ward"), 'policy "p" {\n  allow "r" when request.method = "GET"\n}\n');
+    const run = spawnSync(process.execPath, [MAIN, "serve", "--policies", dir, "--grpc", "127.0.0.1:0", "--http", "off", "--audit-log", "off"], { cwd: ROOT, encoding: "utf8" });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/broken\.ward:2:\d+/);
+  });
+});
