@@ -12,7 +12,7 @@ import { EXIT_OK, EXIT_USAGE, parseCommandArgs, usageError } from "./args.js";
 import { decisionDepsFromFlags, IDENTITY_FLAGS, IDENTITY_FLAGS_USAGE } from "./deps.js";
 import type { CliIo } from "./io.js";
 import { DEFAULT_POLICY_PATHS, fsReason, loadForCommand } from "./load.js";
-import { decisionToJson } from "./render.js";
+import { decisionToJson } from "../decision-json.js";
 import { rawOfRecorded, readRequestDocument, recordedInputDeps } from "./request-document.js";
 
 /** Usage text of `ward eval`. */

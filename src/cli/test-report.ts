@@ -5,7 +5,8 @@
  */
 import type { CheckedTest } from "../dsl/checked.js";
 import type { RuleRef } from "../engine/decision.js";
-import { callerToJson, explanationToJson, explanationToText, ruleRefToJson, showRuleRef, type CallerJson, type PolicyExplanationJson, type RuleRefJson } from "./render.js";
+import { callerToJson, explanationToJson, ruleRefToJson, type CallerJson, type PolicyExplanationJson, type RuleRefJson } from "../decision-json.js";
+import { explanationToText, showRuleRef } from "./render.js";
 import { summarize, type TestResult, type TestStatus, type TestSummary } from "./test-runner.js";
 
 /** The line CI reads at the end of a run: exactly `N passed, N failed`. */

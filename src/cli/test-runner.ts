@@ -15,7 +15,7 @@ import type { RawRequest } from "../input/raw.js";
 import { parseRfc3339 } from "../input/time.js";
 import { fsReason } from "./load.js";
 import { rawOfRecorded, readRequestDocument, recordedInputDeps } from "./request-document.js";
-import { envoyStatus } from "./render.js";
+import { envoyStatus } from "../decision-json.js";
 
 /**
  * The decision time of a test without `at` (and whose recorded input carries

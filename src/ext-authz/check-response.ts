@@ -23,6 +23,7 @@
  * chunks; a call only writes the varying strings and the length prefixes.
  */
 import type { DecisionOutcome } from "../decide.js";
+import { envoyStatus, isWardError } from "../decision-json.js";
 import type { Decision, DecisionReason } from "../engine/decision.js";
 import { tag, varintSize, WIRE_LDELIM, WIRE_VARINT, writeVarint } from "./wire.js";
 
@@ -77,24 +78,14 @@ export const DEFAULT_CALLER_HEADER = "x-ward-caller";
 /** The default upstream header marking audit-mode would-deny requests (`--would-deny-header`). */
 export const DEFAULT_WOULD_DENY_HEADER = "x-ward-would-deny";
 
-const ERROR_REASONS: ReadonlySet<DecisionReason> = new Set(["internal_error", "timeout", "overloaded", "no_policies_loaded"]);
-
-/**
- * The HTTP status Envoy sends for a decision: 200 when allowed, 401 when the
- * caller has no valid identity (and the deny is not an error of Ward's), else 403.
- */
+/** The HTTP status Envoy sends for a decision (the one rule in src/decision-json.ts). */
 export function answerHttpStatus(outcome: DecisionOutcome): 200 | 401 | 403 {
-  const { decision, identity } = outcome;
-  if (decision.allowed) return 200;
-  if (ERROR_REASONS.has(decision.reason)) return 403;
-  // `not_resolved`: the request never got as far as identity resolution (unreadable message, no policies).
-  if (!identity.authenticated && identity.unauthenticatedReason !== "not_resolved") return 401;
-  return 403;
+  return envoyStatus(outcome.decision, outcome.identity);
 }
 
 /** The generic reason a denied client sees (details stay in the audit record unless exposed). */
 export function genericDenyReason(reason: DecisionReason, httpStatus: number): string {
-  if (ERROR_REASONS.has(reason)) return "authorization unavailable";
+  if (isWardError(reason)) return "authorization unavailable";
   if (httpStatus === 401) return "unauthenticated";
   if (reason === "malformed_path" || reason === "malformed_request") return "malformed request";
   if (reason === "request_too_large") return "request too large";

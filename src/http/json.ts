@@ -5,126 +5,22 @@
  * values, so tests pin the shapes without a server.
  */
 import { formatLocation, renderDiagnostic, sortDiagnostics, type Diagnostic } from "../diagnostics.js";
-import type { Decision, Explanation, FailedCondition } from "../engine/decision.js";
+import { decisionToJson, type DecisionJson } from "../decision-json.js";
+import type { Decision } from "../engine/decision.js";
 import type { Identity } from "../engine/input.js";
 import type { PolicyStoreStatus, ReloadOutcome } from "../policy-store.js";
 
-/** A determining rule. */
-export interface RuleRefJson {
-  readonly policy: string;
-  readonly rule: string;
-  readonly effect: string;
-  readonly mode: string;
-}
-
-/** The caller the decision was made for. */
-export interface CallerJson {
-  readonly authenticated: boolean;
-  readonly spiffe_id?: string;
-  readonly source?: string;
-  readonly unauthenticated_reason?: string;
-  readonly detail?: string;
-}
-
-/** A condition that was false, located by `file:line:col`. */
-export interface FailedConditionJson {
-  readonly condition: string;
-  readonly at: string;
-  readonly actual?: unknown;
-}
-
-/** The explanation, rule by rule (`?explain=true`). */
-export interface ExplanationJson {
-  readonly policies: readonly {
-    readonly policy: string;
-    readonly file: string;
-    readonly mode: string;
-    readonly applicable: boolean;
-    readonly not_applicable_because?: FailedConditionJson;
-    readonly rules: readonly {
-      readonly rule: string;
-      readonly effect: string;
-      readonly matched: boolean;
-      readonly at: string;
-      readonly failed?: FailedConditionJson;
-    }[];
-  }[];
-}
-
-/** The body of a `POST /v1/check` answer. */
-export interface CheckResponseJson {
-  readonly decision_id: string;
-  readonly allowed: boolean;
-  readonly outcome: "allow" | "deny";
-  readonly enforced: boolean;
-  /** The HTTP status Envoy would send the downstream caller (200, 401 or 403). */
-  readonly status: number;
-  readonly determining: readonly RuleRefJson[];
-  readonly reason: string;
-  /** Only with `?explain=true`: the decision's detail may quote request contents. */
-  readonly detail?: string;
-  readonly revision: string;
-  readonly caller: CallerJson;
-  readonly explanation?: ExplanationJson;
-}
+/** The body of a `POST /v1/check` answer: the decision as `ward eval` prints it, plus its decision id. */
+export type CheckResponseJson = { readonly decision_id: string } & DecisionJson;
 
 /**
  * Renders a decision as `ward eval` does (same fields and names), plus its
- * decision id. `detail` and `explanation` are included only when `explain` is set.
+ * decision id. `detail` and `explanation` are included only when `explain` is
+ * set: the detail may quote request contents.
  */
 export function checkResponseToJson(decision: Decision, identity: Identity, decisionId: string, explain: boolean): CheckResponseJson {
-  return {
-    decision_id: decisionId,
-    allowed: decision.allowed,
-    outcome: decision.outcome,
-    enforced: decision.enforced,
-    status: envoyStatus(decision, identity),
-    determining: decision.determining.map((r) => ({ policy: r.policy, rule: r.rule, effect: r.effect, mode: r.mode })),
-    reason: decision.reason,
-    ...(explain && decision.detail !== undefined ? { detail: decision.detail } : {}),
-    revision: decision.revision,
-    caller: callerToJson(identity),
-    ...(explain && decision.explanation ? { explanation: explanationToJson(decision.explanation) } : {}),
-  };
-}
-
-// The same rule as the gRPC answer and `ward test`'s `status`: 401 for an unauthenticated caller, else 403.
-function envoyStatus(decision: Decision, identity: Identity): number {
-  if (decision.allowed) return 200;
-  return identity.authenticated ? 403 : 401;
-}
-
-function callerToJson(identity: Identity): CallerJson {
-  return {
-    authenticated: identity.authenticated,
-    ...(identity.spiffeId !== undefined ? { spiffe_id: identity.spiffeId } : {}),
-    ...(identity.source !== undefined ? { source: identity.source } : {}),
-    ...(identity.unauthenticatedReason !== undefined ? { unauthenticated_reason: identity.unauthenticatedReason } : {}),
-    ...(identity.detail !== undefined ? { detail: identity.detail } : {}),
-  };
-}
-
-function failedToJson(failed: FailedCondition): FailedConditionJson {
-  return { condition: failed.text, at: formatLocation(failed.span), ...(failed.actual !== undefined ? { actual: failed.actual } : {}) };
-}
-
-function explanationToJson(explanation: Explanation): ExplanationJson {
-  return {
-    policies: explanation.policies.map((p) => ({
-      policy: p.policy,
-      file: p.file,
-      mode: p.mode,
-      applicable: p.applicable,
-      ...(p.notApplicableBecause ? { not_applicable_because: failedToJson(p.notApplicableBecause) } : {}),
-      rules: p.rules.map((r) => ({
-        rule: r.rule,
-        effect: r.effect,
-        matched: r.matched,
-        at: formatLocation(r.span),
-        ...(r.failed ? { failed: failedToJson(r.failed) } : {}),
-      })),
-    })),
-  };
+  const { detail: _detail, explanation: _explanation, ...withoutDetails } = decisionToJson(decision, identity);
+  return { decision_id: decisionId, ...(explain ? decisionToJson(decision, identity) : withoutDetails) };
 }
 
 /** A diagnostic: its location as `file:line:col`, and the compiler-style rendering with the source line and caret. */

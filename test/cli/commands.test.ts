@@ -233,23 +233,25 @@ describe("ward fmt", () => {
 });
 
 describe("the HTTP status a test expects", () => {
-  it("is the status the ext_authz answer carries, for every kind of decision", async () => {
-    const { envoyStatus } = await import("../../src/cli/render.js");
-    const { answerHttpStatus } = await import("../../src/ext-authz/check-response.js");
+  // One rule for the gRPC answer, `status N` in tests and POST /v1/check (src/decision-json.ts).
+  it("is 200 when allowed, 401 for an unauthenticated caller unless Ward itself failed, else 403", async () => {
+    const { envoyStatus } = await import("../../src/decision-json.js");
     const { unauthenticated } = await import("../../src/engine/input.js");
-    const reasons = ["allowed", "denied_by_rule", "no_matching_allow", "malformed_path", "internal_error", "timeout", "no_policies_loaded"] as const;
-    const identities = [
-      { authenticated: true, spiffeId: CHECKOUT, trustDomain: "prod.example.com", path: "/ns/checkout/sa/checkout" },
-      unauthenticated("no_identity"),
-      unauthenticated("not_resolved"),
+    type Identity = import("../../src/engine/input.js").Identity;
+    const authenticated: Identity = { authenticated: true, spiffeId: CHECKOUT, trustDomain: "prod.example.com", path: "/ns/checkout/sa/checkout" };
+    const cases: { reason: import("../../src/engine/decision.js").DecisionReason; allowed: boolean; identity: Identity; status: number }[] = [
+      { reason: "allowed", allowed: true, identity: unauthenticated("no_identity"), status: 200 },
+      { reason: "denied_by_rule", allowed: false, identity: authenticated, status: 403 },
+      { reason: "no_matching_allow", allowed: false, identity: unauthenticated("no_identity"), status: 401 },
+      { reason: "malformed_path", allowed: false, identity: unauthenticated("expired_certificate"), status: 401 },
+      { reason: "internal_error", allowed: false, identity: unauthenticated("no_identity"), status: 403 },
+      { reason: "timeout", allowed: false, identity: unauthenticated("no_identity"), status: 403 },
+      { reason: "no_policies_loaded", allowed: false, identity: unauthenticated("not_resolved"), status: 403 },
+      { reason: "malformed_request", allowed: false, identity: unauthenticated("not_resolved"), status: 403 },
     ];
-    for (const reason of reasons) {
-      for (const allowed of [true, false]) {
-        for (const identity of identities) {
-          const decision = { allowed, outcome: allowed ? ("allow" as const) : ("deny" as const), enforced: true, determining: [], reason, revision: "r" };
-          expect(envoyStatus(decision, identity), `${reason} ${allowed} ${identity.unauthenticatedReason}`).toBe(answerHttpStatus({ decision, identity }));
-        }
-      }
+    for (const c of cases) {
+      const decision = { allowed: c.allowed, outcome: c.allowed ? ("allow" as const) : ("deny" as const), enforced: true, determining: [], reason: c.reason, revision: "r" };
+      expect(envoyStatus(decision, c.identity), `${c.reason} ${c.identity.unauthenticatedReason}`).toBe(c.status);
     }
   });
 });

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decisionToJson } from "../../src/cli/render.js";
+import { decisionToJson } from "../../src/decision-json.js";
 import { decide, type DecisionOutcome } from "../../src/decide.js";
 import { createHttpApp, type HttpDecisionMeta } from "../../src/http/app.js";
 import { parseListenAddress, startHttpServer, type RunningHttpServer } from "../../src/http/server.js";
