@@ -71,6 +71,8 @@ export function parseLogLine(text: string): LogEntry {
     return skip("not_json", "line is not JSON");
   }
   if (!isObject(json)) return skip("unrecognized_line", "line is JSON but not an object");
+  // `ward serve` prints its ready line on stdout, where audit records go by default; it carries no decision.
+  if (json.ward === "ready") return { kind: "blank" };
   if ("decision_id" in json || (("type" in json) && (json.type === "decision" || json.type === "shadow"))) {
     if (json.version !== AUDIT_SCHEMA_VERSION) {
       return skip("unsupported_version", `record has schema version \`${String(json.version)}\`; this ward reads version ${AUDIT_SCHEMA_VERSION}`);

@@ -18,6 +18,11 @@ describe("classifying log lines", () => {
     expect(kind("   ")).toBe("blank");
   });
 
+  it("passes over ward serve's own ready line, which shares stdout with the records", () => {
+    expect(kind('{"ward":"ready","grpc":["127.0.0.1:9191"],"http":"127.0.0.1:8181","revision":"abc","mode":"audit","pid":1}')).toBe("blank");
+    expect(kind('{"ward":"other"}')).toBe("skip:unrecognized_line");
+  });
+
   it("names why a line is skipped", () => {
     expect(kind(JSON.stringify(record).slice(0, -1))).toBe("skip:truncated_line");
     expect(kind("{")).toBe("skip:truncated_line");
