@@ -212,7 +212,7 @@ export function createMetrics(options: MetricsOptions = {}): WardMetrics {
 
   new Counter({
     name: "ward_shadow_disagreements_total",
-    help: "Requests the shadow policy set answered differently from the live one, by each one's answer.",
+    help: "Requests on which the shadow policy set's verdict (before audit mode) differed from the live one's, by each verdict.",
     labelNames: ["live", "shadow"],
     registers: [registry],
     collect() {
@@ -349,7 +349,11 @@ export function createMetrics(options: MetricsOptions = {}): WardMetrics {
     },
     recordShadow(live, shadow) {
       shadowTotals[0]! += 1;
-      if (live.allowed !== shadow.allowed) shadowCells[(live.allowed ? 2 : 0) + (shadow.allowed ? 1 : 0)]! += 1;
+      // Compare the policies' verdicts, as shadow records do: under `--mode audit` every answer is "allow",
+      // and the disagreements a rollout needs to see would never be counted.
+      const liveAllows = live.outcome === "allow";
+      const shadowAllows = shadow.outcome === "allow";
+      if (liveAllows !== shadowAllows) shadowCells[(liveAllows ? 2 : 0) + (shadowAllows ? 1 : 0)]! += 1;
     },
     recordReload: (outcome, current) => recordReload(outcome, current),
     observePolicyStore(store) {

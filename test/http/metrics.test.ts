@@ -147,14 +147,16 @@ describe("createMetrics", () => {
     expect(f.get("ward_decision_duration_seconds")!.type).toBe("histogram");
   });
 
-  it("counts shadow decisions and disagreements by each side's answer", async () => {
+  it("counts shadow decisions and disagreements by each side's verdict, before audit mode", async () => {
     const metrics = createMetrics({ processMetrics: false });
     metrics.recordShadow(allow, allow);
     metrics.recordShadow(allow, denyTwoPolicies);
-    metrics.recordShadow(denyTwoPolicies, wouldDeny); // the shadow's audit mode would let it through
+    metrics.recordShadow(allow, wouldDeny); // audit mode lets it through, but the shadow's policies deny it
+    metrics.recordShadow(denyTwoPolicies, wouldDeny); // both verdicts deny: no disagreement
+    metrics.recordShadow(denyTwoPolicies, allow);
     const f = await scrape(metrics);
-    expect(sampleValue(f, "ward_shadow_decisions_total")).toBe(3);
-    expect(sampleValue(f, "ward_shadow_disagreements_total", { live: "allow", shadow: "deny" })).toBe(1);
+    expect(sampleValue(f, "ward_shadow_decisions_total")).toBe(5);
+    expect(sampleValue(f, "ward_shadow_disagreements_total", { live: "allow", shadow: "deny" })).toBe(2);
     expect(sampleValue(f, "ward_shadow_disagreements_total", { live: "deny", shadow: "allow" })).toBe(1);
   });
 
