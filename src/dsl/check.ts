@@ -374,6 +374,19 @@ class FileChecker {
       }
     }
 
+    if (!this.partial && mode === "audit" && appliesWhen === undefined) {
+      // Audit mode lets through what only audit-mode policies govern, so an unscoped
+      // audit policy quietly lifts default deny from every request no enforce-mode policy covers.
+      this.report(
+        warning(
+          "unscoped_audit_policy",
+          `audit-mode policy ${quote(decl.name.value)} applies to every request`,
+          decl.name.span,
+          "requests that no enforce-mode policy governs will be let through while it is in audit mode; scope it with `applies when`",
+        ),
+      );
+    }
+
     if (failed || this.errorCount() > errorsBefore) return undefined;
     this.lintRules(rules, decl);
     if (appliesWhen && isUnsatisfiable(appliesWhen) && appliesSeen) {

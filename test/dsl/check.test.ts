@@ -479,6 +479,9 @@ describe("checker warnings", () => {
 
   it("warns about a policy without an allow rule, an unanchored regex, lower-case methods and CIDR host bits", () => {
     expect(where(checkOk('policy "p" {\n  deny "r" when true\n}').warnings)).toEqual(["no_allow_rule@1:8"]);
+    expect(where(checkOk('policy "p" {\n  mode audit\n  allow "r" when request.method == "GET"\n}').warnings)).toEqual(["unscoped_audit_policy@1:8"]);
+    expect(where(checkOk('policy "p" {\n  applies when request.host == "a.internal"\n  mode audit\n  allow "r" when request.method == "GET"\n}').warnings)).toEqual([]);
+    expect(where(checkOk('policy "p" {\n  allow "r" when request.method == "GET"\n}').warnings)).toEqual([]);
     expect(where(checkOk(rule('request.host matches_regex "example\\\\.com"')).warnings)).toEqual(["unanchored_regex@2:45"]);
     expect(where(checkOk(rule('request.method == "get"')).warnings)).toEqual(["lowercase_method@2:36"]);
     const cidr = checkOk(rule('source.ip in ["10.0.0.1/8"]'));

@@ -158,7 +158,7 @@ describe("well-typed policies", () => {
         if (!r.ok) throw new Error(r.diagnostics.map((d) => `${d.code}: ${d.message}`).join("\n") + `\n${text}`);
         expect(r.value.policies[0]!.rules.map((x) => [x.name, x.effect])).toEqual(rules.map(([effect], i) => [`r${i}`, effect]));
         // Only warnings remain, and they are of the documented kinds.
-        for (const d of r.diagnostics) expect(["unreachable_rule", "shadowed_rule", "no_allow_rule"]).toContain(d.code);
+        for (const d of r.diagnostics) expect(["unreachable_rule", "shadowed_rule", "no_allow_rule", "unscoped_audit_policy"]).toContain(d.code);
       }),
       { numRuns: 150 },
     );
