@@ -60,7 +60,8 @@ export function canonicalizeHost(raw: string): CanonicalHost {
       if (!isNameChar(c)) return { ok: false, detail: `host: ${quote(raw, 48)} contains a character not allowed in a host name at offset ${i}` };
     }
     if (name.charCodeAt(name.length - 1) === 46) name = name.slice(0, -1);
-    if (name.length === 0 || name.charCodeAt(0) === 46 || name.includes("..")) {
+    // After the one trailing dot is gone, another one (`a.example..`) is an empty label, not a second root.
+    if (name.length === 0 || name.charCodeAt(0) === 46 || name.charCodeAt(name.length - 1) === 46 || name.includes("..")) {
       return { ok: false, detail: `host: ${quote(raw, 48)} has an empty label` };
     }
     if (name.length > MAX_HOST_LENGTH) return { ok: false, detail: `host: ${quote(raw, 32)} is longer than ${MAX_HOST_LENGTH} characters` };

@@ -35,6 +35,8 @@ describe("canonicalizeHost", () => {
     "[fe80::1%25eth0]",
     "[not-ip]",
     "a..b",
+    "admin.internal..",
+    "admin.internal..:8080",
     ".a",
     ".",
     ":80",
