@@ -22,6 +22,9 @@ export type AuditDestination = { readonly kind: "stdout" } | { readonly kind: "o
 /** The evidence kinds the identity resolver may use, in order. */
 export type IdentitySourceName = "principal" | "certificate" | "xfcc";
 
+/** When the identity resolver parses and checks a certificate that comes with a request (docs/identity.md). */
+export type CertificateChecksName = "always" | "when-needed";
+
 /** Operational log levels (pino's). */
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -34,6 +37,7 @@ export interface ServeConfig {
   readonly trustBundle?: string;
   readonly identitySources: readonly IdentitySourceName[];
   readonly xfccTrustedBy: readonly string[];
+  readonly certificateChecks: CertificateChecksName;
   readonly callerHeader: string;
   readonly wouldDenyHeader: string;
   readonly exposeDenyReason: boolean;
@@ -83,6 +87,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { flag: "trust-bundle", env: "WARD_TRUST_BUNDLE", kind: "string", arg: "FILE", doc: "SPIFFE trust bundle (PEM) to validate peer certificates against" },
   { flag: "identity-sources", env: "WARD_IDENTITY_SOURCES", kind: "string", arg: "LIST", doc: "evidence used for the caller identity, in order (default principal,certificate)" },
   { flag: "xfcc-trusted-by", env: "WARD_XFCC_TRUSTED_BY", kind: "list", arg: "SPIFFE_ID", doc: "proxy identity whose x-forwarded-client-cert is believed (repeatable)" },
+  { flag: "certificate-checks", env: "WARD_CERTIFICATE_CHECKS", kind: "string", arg: "always|when-needed", doc: "when-needed: check a request's certificate only if policies read cert.* (default always)" },
   { flag: "caller-header", env: "WARD_CALLER_HEADER", kind: "string", arg: "NAME", doc: "upstream header carrying the caller's SPIFFE ID (default x-ward-caller)" },
   { flag: "would-deny-header", env: "WARD_WOULD_DENY_HEADER", kind: "string", arg: "NAME", doc: "upstream header marking audit-mode would-deny requests (default x-ward-would-deny)" },
   { flag: "expose-deny-reason", env: "WARD_EXPOSE_DENY_REASON", kind: "bool", doc: "put the reason code, rule and detail in deny bodies (default off)" },
@@ -115,6 +120,7 @@ const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const RESERVED_HEADERS = new Set(["host", "content-length", "content-type", "te", "connection", "transfer-encoding", "x-ward-decision-id"]);
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const IDENTITY_SOURCES: readonly IdentitySourceName[] = ["principal", "certificate", "xfcc"];
+const CERTIFICATE_CHECKS: readonly CertificateChecksName[] = ["always", "when-needed"];
 
 /** Parses `ward serve` arguments (after `serve`) and environment. Pure. */
 export function parseServeConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServeConfigResult {
@@ -262,6 +268,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
   if (identitySources.includes("xfcc") && xfccTrustedBy.length === 0) {
     errors.push("the `xfcc` identity source needs `--xfcc-trusted-by`: otherwise any client could claim any identity in the header");
   }
+  const certificateChecks = oneOf("certificate-checks", CERTIFICATE_CHECKS, "always");
 
   // Answers.
   const callerHeader = headerName("caller-header", "x-ward-caller");
@@ -315,6 +322,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     ...(file("trust-bundle") !== undefined ? { trustBundle: file("trust-bundle")! } : {}),
     identitySources,
     xfccTrustedBy,
+    certificateChecks,
     callerHeader,
     wouldDenyHeader,
     exposeDenyReason,

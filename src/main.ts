@@ -145,6 +145,7 @@ async function serve(argv: readonly string[]): Promise<number> {
     sources: config.identitySources,
     ...(config.xfccTrustedBy.length > 0 ? { xfcc: { trustedProxies: config.xfccTrustedBy } } : {}),
     ...(trustBundle !== undefined ? { trustBundle } : {}),
+    certificateChecks: config.certificateChecks,
   });
   if (resolver.diagnostics.some((d) => d.severity === "error")) {
     process.stderr.write(`ward serve: identity configuration:\n${renderDiagnostics(resolver.diagnostics)}\n`);

@@ -28,6 +28,8 @@ export type UnauthenticatedReason =
   | "invalid_xfcc"
   /** The XFCC element Ward would use was not appended by a trusted proxy that is the authenticated peer. */
   | "untrusted_xfcc"
+  /** `xfcc` is a source and the peer is a trusted proxy that forwarded no element (absent or empty header), without `xfcc.proxyMayCallAsItself`. */
+  | "xfcc_missing"
   /** The identity configuration is invalid, so no caller can be authenticated (fail closed). */
   | "identity_config_invalid"
   /** An unexpected error while resolving (a bug); fail closed. */

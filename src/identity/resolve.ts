@@ -40,7 +40,25 @@ export interface XfccConfig {
   readonly requireCertificate?: boolean;
   /** Most certificates read from a `Chain` value. Default 8. */
   readonly maxChainCertificates?: number;
+  /**
+   * Let a trusted proxy that sends no XFCC element be the caller as itself
+   * (default false). A proxy such as Envoy with `SANITIZE_SET` or
+   * `APPEND_FORWARD` adds no element when its client had no certificate, so
+   * without this a request through the proxy with no XFCC is unauthenticated
+   * (`xfcc_missing`) rather than authenticated as the proxy.
+   */
+  readonly proxyMayCallAsItself?: boolean;
 }
+
+/**
+ * When a certificate that comes with the request is parsed and checked
+ * (docs/identity.md, "When the certificate is parsed"). `always`: whenever
+ * certificate text is present, so validity, the X509-SVID rules and the
+ * principal/URI/`Hash` cross-checks run on every request. `when-needed`: only
+ * when the policies read `cert.*`, a trust bundle is set, or the certificate
+ * is the only evidence.
+ */
+export type CertificateChecks = "always" | "when-needed";
 
 /** Identity configuration: which evidence to use, in which order, and what to trust. */
 export interface IdentityConfig {
@@ -58,6 +76,8 @@ export interface IdentityConfig {
   readonly cache?: CertificateCacheOptions;
   /** Longest certificate text accepted (PEM or URL-encoded PEM). Default 65536 characters. */
   readonly maxCertificateBytes?: number;
+  /** When a certificate present in the evidence is parsed and checked. Default `always`. */
+  readonly certificateChecks?: CertificateChecks;
 }
 
 /** The resolver with its cache counters (for metrics) and the configuration diagnostics. */
@@ -69,6 +89,7 @@ export interface CachingIdentityResolver extends IdentityResolver {
 }
 
 const SOURCES: readonly IdentitySource[] = ["principal", "certificate", "xfcc"];
+const CERTIFICATE_CHECKS: readonly CertificateChecks[] = ["always", "when-needed"];
 const DEFAULT_SOURCES: readonly IdentitySource[] = ["principal", "certificate"];
 const DEFAULT_MAX_CERTIFICATE_BYTES = 64 * 1024;
 const DEFAULT_XFCC_MAX_BYTES = 64 * 1024;
@@ -134,6 +155,12 @@ function inspectConfig(config: IdentityConfig): { diagnostics: readonly Diagnost
       }
     }
   }
+  if (config.certificateChecks !== undefined && !CERTIFICATE_CHECKS.includes(config.certificateChecks)) {
+    diagnostics.push(error("certificate_checks_invalid", `unknown certificate checks ${quote(String(config.certificateChecks))}; expected \`always\` or \`when-needed\``));
+  }
+  if (config.xfcc?.proxyMayCallAsItself !== undefined && typeof config.xfcc.proxyMayCallAsItself !== "boolean") {
+    diagnostics.push(error("xfcc_option_invalid", "`xfcc.proxyMayCallAsItself` must be true or false"));
+  }
   if (config.maxCertificateBytes !== undefined && !isPositiveInteger(config.maxCertificateBytes)) {
     diagnostics.push(error("identity_limit_invalid", "`maxCertificateBytes` must be a positive integer"));
   }
@@ -194,6 +221,10 @@ export function createIdentityResolver(config: IdentityConfig = {}): CachingIden
   const maxChainCertificates = xfcc?.maxChainCertificates ?? DEFAULT_MAX_CHAIN_CERTIFICATES;
   const requirePeerPrincipal = xfcc?.requirePeerPrincipal ?? true;
   const requireCertificate = xfcc?.requireCertificate ?? false;
+  const proxyMayCallAsItself = xfcc?.proxyMayCallAsItself === true;
+  // Any certificate that comes with the request is checked unless the operator traded that for speed.
+  const alwaysCheckCertificate = (config.certificateChecks ?? "always") === "always";
+  const useXfcc = sources.includes("xfcc");
   const verifier: ChainVerifier | undefined = !broken && inspected.bundle ? createChainVerifier(inspected.bundle) : undefined;
   const usePrincipal = sources.includes("principal");
   const useCertificate = sources.includes("certificate");
@@ -236,13 +267,15 @@ export function createIdentityResolver(config: IdentityConfig = {}): CachingIden
     }
     const id = checkCallerSpiffeId(principal, "the peer principal");
     if (!id.ok) return id;
-    // Parse only when the policies read cert.* or a trust bundle must verify it.
-    if (raw === undefined || !(needCertificate || verifier !== undefined)) return { ok: true, id: id.id, source: "principal" };
+    // With `certificateChecks: "when-needed"`, parse only when the policies read cert.* or a trust bundle must verify it.
+    if (raw === undefined || !(alwaysCheckCertificate || needCertificate || verifier !== undefined)) return { ok: true, id: id.id, source: "principal" };
     const cert = resolveCertificate(raw, now);
     if (!cert.ok) return cert;
     if (cert.id.id !== id.id.id) {
       return failure("identity_mismatch", `the peer principal ${quote(principal)} is not the certificate's URI SAN ${quote(cert.id.id)}`);
     }
+    // Checked always, but handed on (to cert.* and the audit record) only as before: when needed or verified.
+    if (!(needCertificate || verifier !== undefined)) return { ok: true, id: id.id, source: first };
     return { ok: true, id: id.id, source: first, certificate: cert.certificate.attributes };
   }
 
@@ -299,8 +332,9 @@ export function createIdentityResolver(config: IdentityConfig = {}): CachingIden
     }
     const hasCertificate = element.cert !== undefined || element.chain !== undefined;
     if (requireCertificate && !hasCertificate) return failure("untrusted_xfcc", "the XFCC element carries no `Cert` to verify");
-    // Decoded and parsed only when needed, as for Envoy's peer certificate.
-    const parseCert = hasCertificate && (needCertificate || verifier !== undefined || requireCertificate || element.uri.length === 0);
+    // Always decoded and checked by default; with `when-needed`, only when needed, as for Envoy's peer certificate.
+    const wanted = needCertificate || verifier !== undefined || requireCertificate || element.uri.length === 0;
+    const parseCert = hasCertificate && (alwaysCheckCertificate || wanted);
     const certText = parseCert ? elementCertificate(element) : undefined;
     if (certText && !certText.ok) return certText;
     if (certText?.raw !== undefined) {
@@ -315,7 +349,8 @@ export function createIdentityResolver(config: IdentityConfig = {}): CachingIden
       if (element.cert !== undefined && element.chain !== undefined && !chainStartsWith(element.chain, cert.certificate.der)) {
         return failure("identity_mismatch", "the XFCC `Chain` does not start with the `Cert`");
       }
-      return { ok: true, id: cert.id, source: "xfcc", certificate: cert.certificate.attributes };
+      // Checked always, but handed on (to cert.* and the audit record) only as before: when wanted.
+      return wanted ? { ok: true, id: cert.id, source: "xfcc", certificate: cert.certificate.attributes } : { ok: true, id: cert.id, source: "xfcc" };
     }
     if (element.uri.length === 0) return failure("not_an_svid", "the XFCC element has no `URI`, so the client certificate has no SPIFFE ID");
     if (element.uri.length > 1) {
@@ -326,7 +361,26 @@ export function createIdentityResolver(config: IdentityConfig = {}): CachingIden
     return { ok: true, id: id.id, source: "xfcc" };
   }
 
+  /**
+   * With `xfcc` a source, a trusted proxy is a hop, not a caller: when the
+   * identity came from the peer's own evidence and names a trusted proxy, the
+   * proxy forwarded no element for its client (Envoy's SANITIZE_SET and
+   * APPEND_FORWARD add none when the client had no certificate), so the real
+   * caller is unknown. It is the proxy itself only with `proxyMayCallAsItself`.
+   */
+  function refuseProxyAsCaller(resolved: Resolved, evidence: IdentityEvidence): Resolved {
+    if (!resolved.ok || resolved.source === "xfcc" || !useXfcc || proxyMayCallAsItself || !trustedProxies.has(resolved.id.id)) return resolved;
+    const why = given(evidence.xfcc)
+      ? `\`${resolved.source}\` comes before \`xfcc\` in the identity sources, so its element was not used`
+      : "it sent no XFCC element, so the client behind it is unknown";
+    return failure("xfcc_missing", `the peer ${quote(resolved.id.id)} is a trusted proxy and ${why}; set \`xfcc.proxyMayCallAsItself\` to let it call as itself`);
+  }
+
   function resolveEvidence(evidence: IdentityEvidence, needCertificate: boolean, now: number): Resolved {
+    return refuseProxyAsCaller(resolveSources(evidence, needCertificate, now), evidence);
+  }
+
+  function resolveSources(evidence: IdentityEvidence, needCertificate: boolean, now: number): Resolved {
     for (const source of sources) {
       if (source === "xfcc") {
         if (given(evidence.xfcc)) {

@@ -22,6 +22,7 @@ describe("ward serve configuration", () => {
       grpc: [{ kind: "tcp", host: "127.0.0.1", port: 9191 }],
       mode: "enforce",
       identitySources: ["principal", "certificate"],
+      certificateChecks: "always",
       callerHeader: "x-ward-caller",
       wouldDenyHeader: "x-ward-would-deny",
       exposeDenyReason: false,
@@ -40,6 +41,7 @@ describe("ward serve configuration", () => {
       "--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-client-ca", "ca.pem",
       "--mode", "audit", "--trust-bundle", "bundle.pem",
       "--identity-sources", "xfcc,principal", "--xfcc-trusted-by", "spiffe://prod.example.com/ns/ingress/sa/envoy",
+      "--certificate-checks", "when-needed",
       "--caller-header", "x-peer", "--would-deny-header=x-audit", "--expose-deny-reason",
       "--max-message-bytes", "65536", "--max-headers", "50", "--max-header-bytes", "8192", "--max-body-bytes", "0",
       "--decision-timeout-ms", "250", "--max-in-flight", "64", "--shutdown-grace-ms", "0",
@@ -58,6 +60,7 @@ describe("ward serve configuration", () => {
       trustBundle: "bundle.pem",
       identitySources: ["xfcc", "principal"],
       xfccTrustedBy: ["spiffe://prod.example.com/ns/ingress/sa/envoy"],
+      certificateChecks: "when-needed",
       callerHeader: "x-peer",
       wouldDenyHeader: "x-audit",
       exposeDenyReason: true,
@@ -128,6 +131,13 @@ describe("ward serve configuration", () => {
     expect(errors(["--policies", "p", "--mode", "audit", "--mode", "enforce"])).toEqual(["`--mode` is given more than once"]);
     expect(errors(["--policies", "p", "stray"])).toEqual(["unexpected argument `stray`"]);
     expect(errors(["--policies", "p"], { WARD_MAX_BODY_BYTES: "lots" })).toEqual(["`WARD_MAX_BODY_BYTES` must be a whole number, not `lots`"]);
+  });
+
+  it("reads --certificate-checks from the flag or WARD_CERTIFICATE_CHECKS, and refuses other values", () => {
+    expect(ok(["--policies", "p"], { WARD_CERTIFICATE_CHECKS: "when-needed" }).certificateChecks).toBe("when-needed");
+    expect(ok(["--policies", "p", "--certificate-checks=always"], { WARD_CERTIFICATE_CHECKS: "when-needed" }).certificateChecks).toBe("always");
+    expect(errors(["--policies", "p", "--certificate-checks", "never"])).toEqual(["`--certificate-checks` must be one of always, when-needed, not `never`"]);
+    expect(errors(["--policies", "p"], { WARD_CERTIFICATE_CHECKS: "Always" })).toEqual(["`WARD_CERTIFICATE_CHECKS` must be one of always, when-needed, not `Always`"]);
   });
 
   it("refuses XFCC as an identity source without a trusted proxy (anyone could claim any identity)", () => {

@@ -20,6 +20,7 @@ const KNOWN_REASONS = new Set([
   "untrusted_certificate",
   "invalid_xfcc",
   "untrusted_xfcc",
+  "xfcc_missing",
   "identity_config_invalid",
   "identity_error",
 ]);
@@ -83,8 +84,8 @@ describe("principal (Envoy's validated peer URI SAN)", () => {
 });
 
 describe("principal and certificate: the same peer, cross-checked", () => {
-  it("parses the certificate only when the policies need it", () => {
-    const resolver = createIdentityResolver();
+  it("with certificateChecks when-needed, parses the certificate only when the policies need it", () => {
+    const resolver = createIdentityResolver({ certificateChecks: "when-needed" });
     const evidence = { principal: PROD_CHECKOUT, certificate: cert("prod-checkout", "url") };
     const light = resolver.resolve(evidence, { needCertificate: false, now: NOW });
     expect(light).toMatchObject({ authenticated: true, source: "principal" });
@@ -108,9 +109,50 @@ describe("principal and certificate: the same peer, cross-checked", () => {
     expectDenied(resolve({}, { principal: STAGING_CHECKOUT, certificate: cert("prod-checkout") }, true), "identity_mismatch");
   });
 
-  it("does not parse (so cannot compare) when cert.* is unused and no bundle is set", () => {
+  it("with certificateChecks when-needed, does not parse (so cannot compare) when cert.* is unused and no bundle is set", () => {
     // Documented: the cross-check happens whenever the certificate is parsed.
-    expect(resolve({}, { principal: PROD_WEB, certificate: cert("prod-checkout") }, false)).toMatchObject({ authenticated: true, spiffeId: PROD_WEB });
+    const whenNeeded: IdentityConfig = { certificateChecks: "when-needed" };
+    expect(resolve(whenNeeded, { principal: PROD_WEB, certificate: cert("prod-checkout") }, false)).toMatchObject({ authenticated: true, spiffeId: PROD_WEB });
+  });
+
+  describe("certificateChecks always (the default): the answer does not depend on what the policies read", () => {
+    const cases: [string, IdentityEvidence, string][] = [
+      ["an expired certificate", { principal: PROD_CHECKOUT, certificate: cert("expired", "url") }, "expired_certificate"],
+      ["a certificate not yet valid", { principal: PROD_CHECKOUT, certificate: cert("not-yet-valid", "url") }, "certificate_not_yet_valid"],
+      ["a principal that is not the certificate's URI SAN", { principal: PROD_WEB, certificate: cert("prod-checkout", "url") }, "identity_mismatch"],
+      ["a CA used as a leaf", { principal: PROD_CHECKOUT, certificate: cert("ca-as-leaf", "url") }, "not_an_svid"],
+      ["garbage certificate text", { principal: PROD_CHECKOUT, certificate: { text: "garbage", encoding: "pem" } }, "malformed_certificate"],
+    ];
+    it.each(cases)("refuses %s whether or not cert.* is needed", (_name, evidence, reason) => {
+      for (const config of [{}, { certificateChecks: "always" }] as IdentityConfig[]) {
+        expectDenied(resolve(config, evidence, false), reason);
+        expectDenied(resolve(config, evidence, true), reason);
+      }
+    });
+
+    it("checks validity at each decision time, from the cache (an HTTP/2 connection that outlives its certificate)", () => {
+      const resolver = createIdentityResolver();
+      const notAfter = new Date(oracle("prod-checkout").validTo).getTime();
+      const evidence = { principal: PROD_CHECKOUT, certificate: cert("prod-checkout", "url") };
+      expect(resolver.resolve(evidence, { needCertificate: false, now: NOW })).toMatchObject({ authenticated: true, source: "principal" });
+      expect(resolver.resolve(evidence, { needCertificate: false, now: notAfter + 1000 })).toMatchObject({ authenticated: false, unauthenticatedReason: "expired_certificate" });
+      expect(resolver.stats()).toMatchObject({ misses: 1, hits: 1 });
+    });
+
+    it("authenticates a good principal and certificate without cert.* needed, handing on the attributes only when needed", () => {
+      const light = resolve({}, { principal: PROD_CHECKOUT, certificate: cert("prod-checkout", "url") }, false);
+      expect(light).toMatchObject({ authenticated: true, spiffeId: PROD_CHECKOUT, source: "principal" });
+      // Unchanged shape: the audit record carries certificate attributes only when policies read cert.* (or a bundle verifies).
+      expect(light.certificate).toBeUndefined();
+      expect(resolve({}, { principal: PROD_CHECKOUT, certificate: cert("prod-checkout", "url") }, true).certificate?.san.uri).toEqual([PROD_CHECKOUT]);
+    });
+
+    it("when-needed keeps the old trade: the expired certificate passes unless cert.* is needed", () => {
+      const whenNeeded: IdentityConfig = { certificateChecks: "when-needed" };
+      const evidence = { principal: PROD_CHECKOUT, certificate: cert("expired", "url") };
+      expect(resolve(whenNeeded, evidence, false)).toMatchObject({ authenticated: true });
+      expectDenied(resolve(whenNeeded, evidence, true), "expired_certificate");
+    });
   });
 
   it("cross-checks even when cert.* is unused once a trust bundle makes Ward parse", () => {
@@ -245,6 +287,45 @@ describe("XFCC", () => {
     expectDenied(xfcc(`By=${ATTACKER};URI=${PROD_WEB}`, null, false, relaxed), "untrusted_xfcc");
   });
 
+  describe("a trusted proxy is a hop, not a caller", () => {
+    // Envoy with SANITIZE_SET / APPEND_FORWARD adds no element when its client had no certificate.
+    it.each([
+      ["no header", {}],
+      ["an empty header", { xfcc: "" }],
+    ])("with %s from the trusted peer, the caller is unauthenticated (xfcc_missing), not the proxy", (_name, extra) => {
+      const identity = resolve(config, { principal: GATEWAY, ...extra }, false);
+      expectDenied(identity, "xfcc_missing");
+      expect(identity.detail).toContain(GATEWAY);
+      expectDenied(resolve(config, { principal: GATEWAY_2, ...extra }, true), "xfcc_missing");
+    });
+
+    it("does not fall through to the proxy's certificate either", () => {
+      const proxyCert = encodeURIComponent(pem("prod-checkout"));
+      const cfg: IdentityConfig = { sources: ["xfcc", "certificate"], xfcc: { trustedProxies: [PROD_CHECKOUT] } };
+      expectDenied(resolve(cfg, { certificate: { text: proxyCert, encoding: "url" } }, false), "xfcc_missing");
+      const both: IdentityConfig = { sources: ["xfcc", "principal", "certificate"], xfcc: { trustedProxies: [PROD_CHECKOUT] } };
+      expectDenied(resolve(both, { principal: PROD_CHECKOUT, certificate: { text: proxyCert, encoding: "url" } }, true), "xfcc_missing");
+    });
+
+    it("is not the caller when a peer source is listed before xfcc", () => {
+      const cfg: IdentityConfig = { sources: ["principal", "xfcc"], xfcc: { trustedProxies: [GATEWAY] } };
+      expectDenied(resolve(cfg, { principal: GATEWAY }, false), "xfcc_missing");
+      expectDenied(resolve(cfg, { principal: GATEWAY, xfcc: `By=${GATEWAY};URI=${PROD_WEB}` }, false), "xfcc_missing");
+    });
+
+    it("is the caller as itself only with xfcc.proxyMayCallAsItself", () => {
+      const optIn: IdentityConfig = { ...config, xfcc: { trustedProxies: [GATEWAY], proxyMayCallAsItself: true } };
+      expect(resolve(optIn, { principal: GATEWAY }, false)).toMatchObject({ authenticated: true, spiffeId: GATEWAY, source: "principal" });
+      expect(resolve(optIn, { principal: GATEWAY, xfcc: "" }, false)).toMatchObject({ authenticated: true, spiffeId: GATEWAY });
+      // Its elements still name the client when present.
+      expect(resolve(optIn, { principal: GATEWAY, xfcc: `By=${GATEWAY};URI=${PROD_WEB}` }, false)).toMatchObject({ spiffeId: PROD_WEB, source: "xfcc" });
+    });
+
+    it("changes nothing for proxies when xfcc is not a source", () => {
+      expect(resolve({ xfcc: { trustedProxies: [GATEWAY] } }, { principal: GATEWAY }, false)).toMatchObject({ authenticated: true, spiffeId: GATEWAY });
+    });
+  });
+
   it("falls back to the principal only when there is no header", () => {
     expect(resolve(config, { principal: PROD_CHECKOUT }, false)).toMatchObject({ authenticated: true, source: "principal", spiffeId: PROD_CHECKOUT });
     // A header that is present but untrusted never falls back.
@@ -280,10 +361,23 @@ describe("XFCC", () => {
     expect(xfcc(`By=${GATEWAY};Cert="${cert}";Chain="${matching}"`, GATEWAY, true)).toMatchObject({ authenticated: true, spiffeId: PROD_WEB });
   });
 
-  it("decodes `Cert`/`Chain` only when it parses them", () => {
+  it("with certificateChecks when-needed, decodes `Cert`/`Chain` only when it parses them", () => {
     const header = `By=${GATEWAY};URI=${PROD_WEB};Chain="%zz"`;
-    expect(xfcc(header, GATEWAY, false)).toMatchObject({ authenticated: true, spiffeId: PROD_WEB });
-    expectDenied(xfcc(header, GATEWAY, true), "malformed_certificate");
+    const whenNeeded: IdentityConfig = { ...config, certificateChecks: "when-needed" };
+    expect(xfcc(header, GATEWAY, false, whenNeeded)).toMatchObject({ authenticated: true, spiffeId: PROD_WEB });
+    expectDenied(xfcc(header, GATEWAY, true, whenNeeded), "malformed_certificate");
+    // The default checks it whatever the policies read.
+    expectDenied(xfcc(header, GATEWAY, false), "malformed_certificate");
+  });
+
+  it("checks `Cert` validity, `URI` and `Hash` by default even when cert.* is unused", () => {
+    const expired = encodeURIComponent(pem("expired"));
+    expectDenied(xfcc(`By=${GATEWAY};Cert="${expired}";URI=${PROD_CHECKOUT}`, GATEWAY, false), "expired_certificate");
+    const encoded = encodeURIComponent(pem("prod-checkout"));
+    expectDenied(xfcc(`By=${GATEWAY};Cert="${encoded}";URI=${ADMIN}`, GATEWAY, false), "identity_mismatch");
+    expectDenied(xfcc(`By=${GATEWAY};Hash=${"0".repeat(64)};Cert="${encoded}";URI=${PROD_CHECKOUT}`, GATEWAY, false), "identity_mismatch");
+    const whenNeeded: IdentityConfig = { ...config, certificateChecks: "when-needed" };
+    expect(xfcc(`By=${GATEWAY};Cert="${expired}";URI=${PROD_CHECKOUT}`, GATEWAY, false, whenNeeded)).toMatchObject({ authenticated: true });
   });
 
   it("verifies `Cert` against the trust bundle", () => {
@@ -506,6 +600,8 @@ describe("configuration", () => {
     [{ sources: ["xfcc"], xfcc: { trustedProxies: ["spiffe://a/gw"], maxElements: 0 } }, "identity_limit_invalid"],
     [{ maxCertificateBytes: -1 }, "identity_limit_invalid"],
     [{ cache: { maxBytes: 1.5 } }, "identity_limit_invalid"],
+    [{ certificateChecks: "sometimes" }, "certificate_checks_invalid"],
+    [{ sources: ["xfcc"], xfcc: { trustedProxies: ["spiffe://a/gw"], proxyMayCallAsItself: "yes" } }, "xfcc_option_invalid"],
   ])("%j → %s", (config, code) => {
     expect(checkIdentityConfig(config as IdentityConfig).map((d) => d.code)).toContain(code);
     const identity = resolve(config as IdentityConfig, { principal: PROD_CHECKOUT });
