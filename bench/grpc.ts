@@ -19,7 +19,8 @@
  *   denied one).
  *
  * Environment: BENCH_SECONDS (default 10), BENCH_ROUNDS (default 1),
- * SERVER_CPU (1), CLIENT_CPU (0). Figures depend on the machine and on
+ * SERVER_CPU (1), CLIENT_CPU (0), BENCH_NODE_FLAGS (extra node flags for
+ * every server, e.g. `--max-semi-space-size=64`; default none). Figures depend on the machine and on
  * everything else running on it; compare ratios from the same run.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -27,9 +28,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { DEFAULT_REDACTED_HEADERS, toAuditRecord } from "../src/audit/record.js";
+import { createAuditLineSerializer, DEFAULT_REDACTED_HEADERS, toAuditRecord } from "../src/audit/record.js";
 import { decide } from "../src/decide.js";
-import { decodeCheckRequest } from "../src/ext-authz/check-request.js";
+import { createDecodeMemo, decodeCheckRequest } from "../src/ext-authz/check-request.js";
 import { createCheckResponseEncoder, DEFAULT_CALLER_HEADER, DEFAULT_DECISION_ID_HEADER, DEFAULT_WOULD_DENY_HEADER } from "../src/ext-authz/check-response.js";
 import { CHECK_METHOD_PATH, checkMethodDefinition, loadAuthorizationProtos } from "../src/ext-authz/protos.js";
 import { createIdentityResolver } from "../src/identity/resolve.js";
@@ -40,6 +41,8 @@ const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 10);
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 1);
 const SERVER_CPU = process.env["SERVER_CPU"] ?? "1";
 const CLIENT_CPU = process.env["CLIENT_CPU"] ?? "0";
+/** Extra node flags for every server alike (floor included), e.g. `--max-semi-space-size=64`. */
+const NODE_FLAGS = (process.env["BENCH_NODE_FLAGS"] ?? "").split(" ").filter((f) => f !== "");
 const ROOT = resolve(import.meta.dirname, "..");
 const CLK_TCK = 100;
 
@@ -178,7 +181,7 @@ async function verifyFloor(target: string): Promise<string> {
 // Servers and load.
 
 function startServer(spec: ServerSpec, dir: string): Promise<{ child: ChildProcess; port: number }> {
-  const args = ["-c", SERVER_CPU, process.execPath, "--import", "tsx", ...spec.args(dir)];
+  const args = ["-c", SERVER_CPU, process.execPath, ...NODE_FLAGS, "--import", "tsx", ...spec.args(dir)];
   const child = spawn("taskset", args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -272,17 +275,22 @@ async function costSplit(message: Buffer): Promise<void> {
   const deps = { resolver: createIdentityResolver({}), inputBuilder: createInputBuilder({}) };
   const encoder = createCheckResponseEncoder({ callerHeader: DEFAULT_CALLER_HEADER, wouldDenyHeader: DEFAULT_WOULD_DENY_HEADER, decisionIdHeader: DEFAULT_DECISION_ID_HEADER, exposeDenyReason: false });
   const limits = { maxMessageBytes: 1 << 22 };
+  // As the server decodes: with a certificate memo (the same caller's certificate recurs).
+  const served = { ...limits, memo: createDecodeMemo() };
   const decoded = decodeCheckRequest(message, limits);
   if (!decoded.ok) throw new Error("bench request does not decode");
   const outcome = decide(loaded.program, decoded.raw, deps, { now: Date.now() });
   const protobufjs = checkMethodDefinition();
+  const line = createAuditLineSerializer();
   const meta = { decisionId: "bench", time: Date.now(), mode: "enforce" as const, micros: 10, raw: decoded.raw, includeInput: true, redactHeaders: DEFAULT_REDACTED_HEADERS };
   const stages: [string, () => unknown][] = [
-    ["decode CheckRequest (Ward)", () => decodeCheckRequest(message, limits)],
+    ["decode CheckRequest (Ward, as served: certificate memo)", () => decodeCheckRequest(message, served)],
+    ["decode CheckRequest (Ward, no memo)", () => decodeCheckRequest(message, limits)],
     ["decode CheckRequest (protobufjs, for comparison)", () => protobufjs.requestDeserialize(message)],
     ["decide (identity + input + evaluate)", () => decide(loaded.program, decoded.raw, deps, { now: Date.now() })],
     ["encode CheckResponse (Ward)", () => encoder.encode(outcome, "3f1c9a8e-2b7d-4c61-9f0a-5d2e8b7c6a41")],
-    ["audit record + JSON line", () => JSON.stringify(toAuditRecord(outcome, meta))],
+    ["audit record + JSON line (the sink's serializer)", () => line(toAuditRecord(outcome, meta))],
+    ["audit record + JSON.stringify (for comparison)", () => JSON.stringify(toAuditRecord(outcome, meta))],
   ];
   const best = new Map<string, number>();
   const n = 20_000;
@@ -319,6 +327,7 @@ async function main(): Promise<void> {
   ];
 
   console.log(`bench:grpc — ${SECONDS} s per load, servers on core ${SERVER_CPU}, h2load on core ${CLIENT_CPU}, ${ROUNDS} round(s)`);
+  if (NODE_FLAGS.length > 0) console.log(`server node flags: ${NODE_FLAGS.join(" ")}`);
   console.log(`request: ${message.length} bytes (16 headers, URL-encoded peer certificate), framed in ${body}`);
   console.log(`load: taskset -c ${CLIENT_CPU} h2load -D ${SECONDS} -c1 -m16|-m1 -d <request> -H 'content-type: application/grpc' -H 'te: trailers' http://127.0.0.1:<port>${CHECK_METHOD_PATH}`);
   const results = new Map<string, { m1: LoadResult[]; m16: LoadResult[] }>();

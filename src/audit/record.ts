@@ -299,7 +299,10 @@ export function recordInput(
 ): RecordedInput {
   const headers: Record<string, string> = {};
   const redacted: string[] = [];
-  for (const [name, value] of Object.entries(input.request.headers)) {
+  // Object.keys rather than Object.entries: no pair array per header (this runs once per decision).
+  const sourceHeaders = input.request.headers;
+  for (const name of Object.keys(sourceHeaders)) {
+    const value = sourceHeaders[name]!;
     // Names are lower-case in the engine input; lower-case again so a configured list in any case still matches.
     if (redactHeaders.has(name.toLowerCase())) {
       put(headers, name, REDACTED);
@@ -310,7 +313,9 @@ export function recordInput(
   }
   const query: Record<string, string> = {};
   const redactedQuery: string[] = [];
-  for (const [name, value] of Object.entries(input.request.query)) {
+  const sourceQuery = input.request.query;
+  for (const name of Object.keys(sourceQuery)) {
+    const value = sourceQuery[name]!;
     if (redactQuery.has(name)) {
       put(query, name, REDACTED);
       redactedQuery.push(name);
@@ -399,8 +404,28 @@ function recordIdentity(identity: Identity): RecordedIdentity {
   return c;
 }
 
+/**
+ * Recorded certificates by parsed certificate. The identity module caches
+ * parsed certificates, so the same `CertificateAttributes` object recurs on
+ * every call of a caller: its snake_case mirror (and, in the sink, that
+ * mirror's JSON, see `createAuditLineSerializer`) is built once. A weak,
+ * referentially transparent memo: the mirror is a pure function of an
+ * immutable object, and it goes when the certificate leaves the cache.
+ */
+const recordedCertificates = new WeakMap<CertificateAttributes, RecordedCertificate>();
+
 function recordCertificate(c: CertificateAttributes): RecordedCertificate {
-  return {
+  let recorded = recordedCertificates.get(c);
+  if (recorded === undefined) {
+    recorded = mirrorCertificate(c);
+    recordedCertificates.set(c, recorded);
+  }
+  return recorded;
+}
+
+function mirrorCertificate(c: CertificateAttributes): RecordedCertificate {
+  // Frozen: one object is shared by every record of the same certificate.
+  return deepFreeze({
     subject: {
       ...(c.subject.commonName !== undefined && { common_name: c.subject.commonName }),
       organization: [...c.subject.organization],
@@ -416,7 +441,12 @@ function recordCertificate(c: CertificateAttributes): RecordedCertificate {
     not_before: c.notBefore,
     not_after: c.notAfter,
     extensions: { ...c.extensions },
-  };
+  });
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const v of Object.values(value)) if (typeof v === "object" && v !== null) deepFreeze(v as object);
+  return Object.freeze(value);
 }
 
 /** The request summary: from the built input when there is one, else from the raw request. */
@@ -440,4 +470,116 @@ function recordRequest(input: RequestInput | undefined, raw: RawRequest | undefi
   if (address !== undefined) r.source_address = address;
   if (port !== undefined) r.source_port = port;
   return r;
+}
+
+/** Turns an audit record into its JSON line (with the trailing newline). */
+export type AuditLineSerializer = (record: AuditRecord) => string;
+
+/**
+ * Creates the serializer the sink writes lines with. A decision record is
+ * written field by field in the documented key order (the order
+ * `toAuditRecord` builds), with `JSON.stringify` only for strings and the
+ * open-ended maps, so parsing a line gives back the record (the tests compare
+ * with `JSON.stringify`). A recorded certificate's JSON is kept per recorded
+ * certificate object (shared through the certificate memo above), so a
+ * caller's certificate is serialized once, not on every decision. Shadow
+ * records are rare and go through `JSON.stringify`.
+ */
+export function createAuditLineSerializer(): AuditLineSerializer {
+  const certificates = new WeakMap<RecordedCertificate, string>();
+
+  function certificate(c: RecordedCertificate): string {
+    let json = certificates.get(c);
+    if (json === undefined) {
+      json = JSON.stringify(c);
+      if (Object.isFrozen(c)) certificates.set(c, json);
+    }
+    return json;
+  }
+
+  function identity(c: RecordedIdentity): string {
+    let s = `{"authenticated":${c.authenticated ? "true" : "false"}`;
+    if (c.spiffe_id !== undefined) s += `,"spiffe_id":${str(c.spiffe_id)}`;
+    if (c.trust_domain !== undefined) s += `,"trust_domain":${str(c.trust_domain)}`;
+    if (c.path !== undefined) s += `,"path":${str(c.path)}`;
+    if (c.source !== undefined) s += `,"source":${str(c.source)}`;
+    if (c.certificate !== undefined) s += `,"certificate":${certificate(c.certificate)}`;
+    if (c.unauthenticated_reason !== undefined) s += `,"unauthenticated_reason":${str(c.unauthenticated_reason)}`;
+    if (c.detail !== undefined) s += `,"detail":${str(c.detail)}`;
+    return `${s}}`;
+  }
+
+  function input(i: RecordedInput): string {
+    const r = i.request;
+    let s = `{"caller":${identity(i.caller)},"request":{"method":${str(r.method)},"path":${str(r.path)},"query":${map(r.query)},"headers":${map(r.headers)},"host":${str(r.host)},"scheme":${str(r.scheme)}}`;
+    s += `,"source":${peerJson(i.source.ip, i.source.port, undefined)}`;
+    s += `,"destination":${peerJson(i.destination.ip, i.destination.port, i.destination.spiffe_id)}`;
+    s += `,"context":${map(i.context)},"time":${num(i.time)}`;
+    if (i.redacted_headers !== undefined) s += `,"redacted_headers":${JSON.stringify(i.redacted_headers)}`;
+    if (i.redacted_query !== undefined) s += `,"redacted_query":${JSON.stringify(i.redacted_query)}`;
+    return `${s}}`;
+  }
+
+  function decision(d: DecisionRecord): string {
+    let s = `{"version":${num(d.version)},"type":"decision","time":${str(d.time)},"decision_id":${str(d.decision_id)},"revision":${str(d.revision)},"mode":${str(d.mode)},"outcome":${str(d.outcome)},"allowed":${bool(d.allowed)},"enforced":${bool(d.enforced)},"would_deny":${bool(d.would_deny)},"determining":[`;
+    for (let k = 0; k < d.determining.length; k++) {
+      const rule = d.determining[k]!;
+      s += `${k === 0 ? "" : ","}{"policy":${str(rule.policy)},"rule":${str(rule.rule)},"effect":${str(rule.effect)},"mode":${str(rule.mode)}}`;
+    }
+    s += `],"reason":${str(d.reason)}`;
+    if (d.detail !== undefined) s += `,"detail":${str(d.detail)}`;
+    s += `,"caller":${caller(d.caller)}`;
+    if (d.request !== undefined) s += `,"request":${request(d.request)}`;
+    s += `,"decision_us":${num(d.decision_us)}`;
+    if (d.error !== undefined) s += `,"error":${str(d.error)}`;
+    if (d.input !== undefined) s += `,"input":${input(d.input)}`;
+    return `${s}}\n`;
+  }
+
+  return (record) => (record.type === "decision" ? decision(record) : `${JSON.stringify(record)}\n`);
+}
+
+function caller(c: RecordedCaller): string {
+  let s = `{"authenticated":${bool(c.authenticated)}`;
+  if (c.spiffe_id !== undefined) s += `,"spiffe_id":${str(c.spiffe_id)}`;
+  if (c.trust_domain !== undefined) s += `,"trust_domain":${str(c.trust_domain)}`;
+  if (c.source !== undefined) s += `,"source":${str(c.source)}`;
+  if (c.cert_serial !== undefined) s += `,"cert_serial":${str(c.cert_serial)}`;
+  if (c.cert_fingerprint !== undefined) s += `,"cert_fingerprint":${str(c.cert_fingerprint)}`;
+  if (c.unauthenticated_reason !== undefined) s += `,"unauthenticated_reason":${str(c.unauthenticated_reason)}`;
+  if (c.detail !== undefined) s += `,"detail":${str(c.detail)}`;
+  return `${s}}`;
+}
+
+function request(r: RecordedRequest): string {
+  let s = `{"method":${str(r.method)},"path":${str(r.path)},"path_normalized":${bool(r.path_normalized)},"host":${str(r.host)}`;
+  if (r.source_address !== undefined) s += `,"source_address":${str(r.source_address)}`;
+  if (r.source_port !== undefined) s += `,"source_port":${num(r.source_port)}`;
+  return `${s}}`;
+}
+
+function peerJson(ip: string | undefined, port: number | undefined, spiffeId: string | undefined): string {
+  let s = "";
+  if (ip !== undefined) s += `,"ip":${str(ip)}`;
+  if (port !== undefined) s += `,"port":${num(port)}`;
+  if (spiffeId !== undefined) s += `,"spiffe_id":${str(spiffeId)}`;
+  return s === "" ? "{}" : `{${s.slice(1)}}`;
+}
+
+/** A string-valued map (headers, query, context): one native `JSON.stringify` call beats one per key. */
+function map(m: Readonly<Record<string, string>>): string {
+  return JSON.stringify(m);
+}
+
+function str(s: string): string {
+  return JSON.stringify(s);
+}
+
+function num(n: number): string {
+  // As JSON.stringify: non-finite numbers become null.
+  return Number.isFinite(n) ? String(n) : "null";
+}
+
+function bool(b: boolean): string {
+  return b ? "true" : "false";
 }

@@ -6,19 +6,27 @@
  *
  * The record is the whole line: no pino `level`, `time`, `pid` or `hostname`
  * decoration (the record carries its own `time`), so records are serialized
- * with `JSON.stringify` and handed straight to the destination.
+ * by `createAuditLineSerializer` (record.ts) and handed to the destination.
+ *
+ * The sink buffers lines itself, encoded to UTF-8 in a Buffer, and hands
+ * SonicBoom (in its `buffer` content mode) chunks of at least `minLength`
+ * bytes (64 KiB by default). Handed records of a few KiB one by one, SonicBoom
+ * would measure (and so flatten) its whole pending string on every write, copy
+ * it again to encode it, and issue a write system call every 16 KiB at most;
+ * with 4 KiB that cost more CPU than deciding (bench/grpc.ts).
  *
  * Records reach the destination when the buffer passes `minLength`, every
- * `flushIntervalMs`, on `flush()`/`close()`, and synchronously if the process
- * exits without closing the sink (pino registers an exit hook for its
- * asynchronous destinations). A signal's default action skips exit hooks, so
- * the server's SIGTERM/SIGINT handler must `await sink.close()` (docs/audit.md).
+ * `flushIntervalMs`, on `flush()`/`close()`/`reopen()`, and synchronously if
+ * the process exits without closing the sink (an exit hook of the sink's own,
+ * beside pino's for its asynchronous destinations). A signal's default action
+ * skips exit hooks, so the server's SIGTERM/SIGINT handler must
+ * `await sink.close()` (docs/audit.md).
  */
 import { mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { pino } from "pino";
 import type { Result } from "../diagnostics.js";
-import type { AuditRecord } from "./record.js";
+import { createAuditLineSerializer, type AuditRecord } from "./record.js";
 
 /** Where records go. */
 export type AuditDestination = "stdout" | { readonly file: string };
@@ -34,8 +42,8 @@ export interface AuditSinkOptions {
   /** Random source in [0, 1) for sampling; injectable for tests. */
   readonly random?: () => number;
   /**
-   * Bytes buffered before a write is issued; default 4096, at most 16383.
-   * 1 issues every record at once (still asynchronously).
+   * Bytes (UTF-8) buffered before a write is issued; default 65536, at most
+   * 1 MiB. 1 issues every record at once (still asynchronously).
    */
   readonly minLength?: number;
   /** Longest a record waits in the buffer, ms; default 1000. */
@@ -72,8 +80,14 @@ export interface AuditSink {
 
 type Destination = ReturnType<typeof pino.destination>;
 
-/** SonicBoom requires `minLength` below its `maxWrite` (16384 by default). */
-const MAX_MIN_LENGTH = 16383;
+/** Default `minLength`: a write system call per 64 KiB (about 25 records with their input). */
+const DEFAULT_MIN_LENGTH = 64 * 1024;
+
+/** Largest `minLength`: what a crash can lose is bounded by it. */
+const MAX_MIN_LENGTH = 1024 * 1024;
+
+/** Room above `minLength` in a chunk, so that the line that crosses it usually still fits. */
+const CHUNK_HEADROOM = 16 * 1024;
 
 /**
  * Creates the sink. A file is opened here, synchronously (in append mode,
@@ -106,14 +120,72 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     const s = pino.destination({
       dest: fd,
       sync: false,
-      // At least 1 (with 0, SonicBoom's flush() returns at once without waiting for an in-flight write)
-      // and below SonicBoom's maxWrite (16 KiB), which it requires.
-      minLength: Math.min(MAX_MIN_LENGTH, Math.max(1, Math.floor(options.minLength ?? 4096))),
-      periodicFlush: options.flushIntervalMs ?? 1000,
+      // The sink buffers (`chunk` below); SonicBoom writes what it is handed at once, or right after
+      // the write in flight. 1, not 0: with 0, SonicBoom's flush() returns at once without waiting
+      // for an in-flight write.
+      minLength: 1,
+      // The sink hands over UTF-8 bytes it has already encoded (see `append`).
+      contentMode: "buffer",
     });
     s.on("error", onError);
     return s;
   }
+
+  // Lines are encoded straight into `chunk` and wait there until `minLength`
+  // bytes are waiting, the flush interval passes, or the sink is flushed,
+  // closed or reopened; then the chunk goes to SonicBoom as it is and a fresh
+  // one is started (the handed-over one stays SonicBoom's until written). One
+  // copy per line, outside the JavaScript heap (see the module comment).
+  const serialize = createAuditLineSerializer();
+  const minLength = Math.min(MAX_MIN_LENGTH, Math.max(1, Math.floor(options.minLength ?? DEFAULT_MIN_LENGTH)));
+  const chunkBytes = minLength + CHUNK_HEADROOM;
+  let chunk: Buffer | undefined;
+  let used = 0;
+  const interval = setInterval(handOver, options.flushIntervalMs ?? 1000);
+  interval.unref();
+
+  function handOver(): void {
+    if (chunk === undefined || used === 0) return;
+    const full = chunk.subarray(0, used);
+    chunk = undefined;
+    used = 0;
+    toStream(full);
+  }
+
+  function toStream(bytes: Buffer): void {
+    try {
+      // In `contentMode: "buffer"` SonicBoom takes Buffers; its type declarations only know strings.
+      (stream as unknown as { write(data: Buffer): boolean }).write(bytes);
+    } catch (err) {
+      onError(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  function append(line: string): void {
+    // At most 3 UTF-8 bytes per UTF-16 code unit: a line this long surely fits in the room left.
+    const worst = line.length * 3;
+    if (chunk !== undefined && used + worst > chunk.length) handOver();
+    if (worst > chunkBytes) {
+      // A line larger than a whole chunk goes on its own.
+      toStream(Buffer.from(line, "utf8"));
+      return;
+    }
+    chunk ??= Buffer.allocUnsafe(chunkBytes);
+    used += chunk.write(line, used, "utf8");
+    if (used >= minLength) handOver();
+  }
+
+  // pino's own exit hook flushes SonicBoom synchronously, but it runs before
+  // this one (registered first): hand over what waits here, then flush again.
+  function onExit(): void {
+    handOver();
+    try {
+      if (!isDestroyed(stream)) stream.flushSync();
+    } catch (err) {
+      onError(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+  process.on("exit", onExit);
 
   function write(record: AuditRecord): void {
     if (closed) return;
@@ -122,12 +194,15 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       sampledOut++;
       return;
     }
+    let line: string;
     try {
-      stream.write(`${JSON.stringify(record)}\n`);
-      written++;
+      line = serialize(record);
     } catch (err) {
       onError(err instanceof Error ? err : new Error(String(err)));
+      return;
     }
+    append(line);
+    written++;
   }
 
   function flushStream(s: Destination): Promise<void> {
@@ -154,15 +229,24 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     diagnostics: [],
     value: {
       write,
-      flush: () => flushStream(stream),
+      flush() {
+        handOver();
+        return flushStream(stream);
+      },
       close() {
-        closed ??= flushStream(stream).then(() => endStream(stream));
+        if (!closed) {
+          handOver();
+          process.off("exit", onExit);
+          clearInterval(interval);
+          closed = flushStream(stream).then(() => endStream(stream));
+        }
         return closed;
       },
       reopen() {
         if (file === undefined || closed) return { ok: true, value: undefined, diagnostics: [] };
         const next = open(file);
         if (!next.ok) return next;
+        handOver();
         const old = stream;
         stream = destinationFor(next.value);
         void flushStream(old).then(() => endStream(old));

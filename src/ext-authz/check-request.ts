@@ -63,10 +63,32 @@ export type DecodedCheckRequest =
   | { readonly ok: true; readonly raw: RawRequest }
   | { readonly ok: false; readonly reason: CheckRequestRejection; readonly detail: string };
 
-/** Limits the decoder applies before reading anything. */
+/** Limits the decoder applies before reading anything (and, optionally, its memo). */
 export interface CheckRequestLimits {
   /** Largest accepted message, in bytes. */
   readonly maxMessageBytes: number;
+  /** Recently decoded peer certificates, reused when the same bytes come again (see `createDecodeMemo`). */
+  readonly memo?: DecodeMemo;
+}
+
+/**
+ * The last few peer certificates the decoder turned into text, by their
+ * bytes. A sidecar's Envoy sends the same few callers' certificates (about a
+ * kilobyte URL-encoded) on every call: comparing bytes is cheaper than
+ * decoding them again, and handing out the same string object lets the
+ * identity module's certificate cache find it without hashing a kilobyte of
+ * text again (V8 keeps a string's hash in the string). Owned by one service.
+ */
+export interface DecodeMemo {
+  readonly certificates: { bytes: Buffer; text: string }[];
+}
+
+/** How many certificates a memo keeps (most recently used first). */
+const MEMO_CERTIFICATES = 8;
+
+/** Creates an empty decode memo. */
+export function createDecodeMemo(): DecodeMemo {
+  return { certificates: [] };
 }
 
 interface PeerAcc {
@@ -91,6 +113,7 @@ interface RequestAcc {
   destination: PeerAcc;
   contextExtensions: Record<string, string>;
   bodyBytes: number | undefined;
+  memo: DecodeMemo | undefined;
 }
 
 const X_REQUEST_ID = "x-request-id";
@@ -118,6 +141,7 @@ export function decodeCheckRequest(buf: Buffer, limits: CheckRequestLimits): Dec
     destination: { address: undefined, port: undefined, principal: "", certificate: "" },
     contextExtensions: Object.create(null) as Record<string, string>,
     bodyBytes: undefined,
+    memo: limits.memo,
   };
   const r = new WireReader(buf);
   try {
@@ -229,7 +253,7 @@ function readAttributes(r: WireReader, end: number, acc: RequestAcc): void {
       case 2: {
         if (!expectLdelim(r, wire, field === 1 ? "AttributeContext.source" : "AttributeContext.destination")) return;
         const stop = r.ldelimEnd(end);
-        readPeer(r, stop, field === 1 ? acc.source : acc.destination);
+        readPeer(r, stop, field === 1 ? acc.source : acc.destination, acc.memo);
         break;
       }
       case 4: {
@@ -251,7 +275,7 @@ function readAttributes(r: WireReader, end: number, acc: RequestAcc): void {
   }
 }
 
-function readPeer(r: WireReader, end: number, peer: PeerAcc): void {
+function readPeer(r: WireReader, end: number, peer: PeerAcc, memo: DecodeMemo | undefined): void {
   while (r.pos < end && r.error === undefined) {
     const t = r.varint32(end);
     if (r.error !== undefined) return;
@@ -270,7 +294,7 @@ function readPeer(r: WireReader, end: number, peer: PeerAcc): void {
         break;
       case 5:
         if (!expectLdelim(r, wire, "Peer.certificate")) return;
-        peer.certificate = readString(r, end);
+        peer.certificate = memo ? readMemoizedString(r, end, memo.certificates) : readString(r, end);
         break;
       default:
         skipField(r, field, wire, end);
@@ -466,6 +490,30 @@ function readString(r: WireReader, end: number): string {
   const s = decodeUtf8(r.buf, r.pos, stop);
   r.pos = stop;
   return s;
+}
+
+/** `readString`, answered from `entries` (most recently used first) when the same bytes were decoded lately. */
+function readMemoizedString(r: WireReader, end: number, entries: { bytes: Buffer; text: string }[]): string {
+  const stop = r.ldelimEnd(end);
+  if (r.error !== undefined) return "";
+  const start = r.pos;
+  const length = stop - start;
+  r.pos = stop;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    if (entry.bytes.length === length && r.buf.compare(entry.bytes, 0, length, start, stop) === 0) {
+      if (i > 0) {
+        entries.splice(i, 1);
+        entries.unshift(entry);
+      }
+      return entry.text;
+    }
+  }
+  const text = decodeUtf8(r.buf, start, stop);
+  // A copy: the entry must not keep the whole message alive.
+  entries.unshift({ bytes: Buffer.from(r.buf.subarray(start, stop)), text });
+  if (entries.length > MEMO_CERTIFICATES) entries.pop();
+  return text;
 }
 
 // Buffer's own slice methods, without `toString`'s argument handling (protobufjs uses them the same way).

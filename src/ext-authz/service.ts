@@ -20,7 +20,7 @@ import { denyBeforeEvaluation, type Decision, type DecisionReason } from "../eng
 import { unauthenticated } from "../engine/input.js";
 import type { Program } from "../engine/program.js";
 import type { RawRequest } from "../input/raw.js";
-import { decodeCheckRequest, type DecodedCheckRequest } from "./check-request.js";
+import { createDecodeMemo, decodeCheckRequest, type DecodedCheckRequest } from "./check-request.js";
 import { answerHttpStatus, createCheckResponseEncoder, type AnswerOptions } from "./check-response.js";
 import { createDecisionIdSource, type DecisionIdSource } from "./decision-id.js";
 import { CHECK_METHOD_PATH } from "./protos.js";
@@ -109,7 +109,7 @@ export function createCheckService(options: CheckServiceOptions): CheckService {
   const monotonic = options.monotonic ?? (() => performance.now());
   const ids = options.decisionIds ?? createDecisionIdSource();
   const encoder = createCheckResponseEncoder(options.answer);
-  const limits = { maxMessageBytes: options.maxMessageBytes };
+  const limits = { maxMessageBytes: options.maxMessageBytes, memo: createDecodeMemo() };
   const evaluateOptions = { auditAll: options.auditAll };
   const counters = { calls: 0, allowed: 0, denied: 0, errors: 0, hookErrors: 0 };
 

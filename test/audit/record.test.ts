@@ -4,6 +4,7 @@ import { decodeInput } from "../../src/audit/decode.js";
 import {
   AUDIT_SCHEMA_VERSION,
   compareDecisions,
+  createAuditLineSerializer,
   DEFAULT_REDACTED_HEADERS,
   recordInput,
   REDACTED,
@@ -242,6 +243,78 @@ describe("recorded inputs read back", () => {
     delete badCert.caller.certificate.serial;
     expect(decodeInput(badCert)).toEqual({ ok: false, message: "field `input.caller.certificate.serial` is missing or not a string" });
     expect(decodeInput([1])).toEqual({ ok: false, message: "field `input` is not an object" });
+  });
+});
+
+describe("the audit line serializer", () => {
+  const outcomeWith = (input: RequestInput, decision: Decision, error?: string): DecisionOutcome => ({
+    decision,
+    identity: input.caller,
+    input,
+    ...(error !== undefined && { error }),
+  });
+  const allowed: Decision = {
+    allowed: true,
+    outcome: "allow",
+    enforced: true,
+    determining: [{ policy: "payments", rule: "checkout \"may\" charge", effect: "allow", mode: "enforce" }],
+    reason: "allowed",
+    revision: "r1",
+  };
+
+  it("writes exactly what JSON.stringify writes for records toAuditRecord builds (every optional field, both ways)", () => {
+    const line = createAuditLineSerializer();
+    const raw = request(BATCH, "DELETE", "/orders/17?force=1");
+    const records = [
+      toAuditRecord(decideWith(live, raw, { auditAll: true }), { ...meta, mode: "audit", raw }),
+      toAuditRecord(decideWith(live, request(undefined, "GET", "/orders/1")), { ...meta, includeInput: false }),
+      toAuditRecord(outcomeWith(inputWith({ authorization: "Bearer x", "x-\u0001\"q": "v\u2028\ud800" }, { access_token: "t", a: "b" }), allowed), meta),
+      toAuditRecord(outcomeWith(inputWith({}), { ...allowed, detail: "d\n", determining: [] }, "boom \\ \"x\""), { ...meta, micros: Number.NaN }),
+      toAuditRecord(
+        { decision: denyBeforeEvaluation("internal_error", "r", "x", {}), identity: { authenticated: false, unauthenticatedReason: "not_resolved", detail: "é" }, error: "x" },
+        meta,
+      ),
+    ];
+    for (const record of records) {
+      expect(line(record)).toBe(`${JSON.stringify(record)}\n`);
+      // Twice: the second time the certificate comes from the cache.
+      expect(line(record)).toBe(`${JSON.stringify(record)}\n`);
+    }
+    expect(records[2]?.input?.caller.certificate).toBeDefined();
+  });
+
+  it("round-trips arbitrary header, query and context maps and caller strings", () => {
+    const line = createAuditLineSerializer();
+    const name = fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom("__proto__", "constructor", "1", "0"));
+    const map = fc.dictionary(name, fc.string({ maxLength: 20 }), { maxKeys: 6 });
+    fc.assert(
+      fc.property(map, map, map, fc.string(), (headers, query, context, text) => {
+        const input: RequestInput = { ...inputWith(headers, query), context, caller: { ...inputWith({}).caller, spiffeId: text } };
+        const record = toAuditRecord(outcomeWith(input, { ...allowed, detail: text }), { ...meta, decisionId: text, redactHeaders: new Set(), redactQuery: new Set() });
+        return line(record) === `${JSON.stringify(record)}\n`;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("shares one frozen recorded certificate per parsed certificate, and writes it the same every time", () => {
+    const a = recordInput(inputWith({}), new Set());
+    const b = recordInput(inputWith({ x: "1" }), new Set());
+    expect(a.caller.certificate).toBe(b.caller.certificate);
+    expect(Object.isFrozen(a.caller.certificate)).toBe(true);
+    expect(Object.isFrozen(a.caller.certificate?.subject.organization)).toBe(true);
+    const other = recordInput({ ...inputWith({}), caller: { ...inputWith({}).caller, certificate: { ...CERT, serial: "1002" } } }, new Set());
+    expect(other.caller.certificate?.serial).toBe("1002");
+    expect(a.caller.certificate?.serial).toBe("1001");
+  });
+
+  it("writes records of another shape (hand-built, shadow) as parseable lines with the same content", () => {
+    const line = createAuditLineSerializer();
+    const shadow = toShadowRecord(decideWith(live, request(BATCH, "GET", "/orders/1")), decideWith(compile(TIGHTENED), request(BATCH, "GET", "/orders/1")), "outcome", { ...meta, raw: request(BATCH, "GET", "/orders/1") });
+    expect(line(shadow)).toBe(`${JSON.stringify(shadow)}\n`);
+    const handBuilt = { caller: { authenticated: false }, decision_us: 1, version: 1, type: "decision", time: "t", decision_id: "d", revision: "r", mode: "audit", outcome: "deny", allowed: true, enforced: false, would_deny: true, determining: [], reason: "no_matching_allow" } as const;
+    expect(JSON.parse(line(handBuilt))).toEqual(handBuilt);
+    expect(line(handBuilt).endsWith("}\n")).toBe(true);
   });
 });
 

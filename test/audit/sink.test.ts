@@ -57,7 +57,7 @@ describe("the audit sink", () => {
     const sink = open(file);
     const records = [decision("a", "allow", true), decision("b", "deny", false), shadow];
     for (const r of records) sink.write(r);
-    // Buffered (4 KiB minimum) until flushed: the decision path never waits for the disk.
+    // Buffered (64 KiB by default) until flushed: the decision path never waits for the disk.
     expect(lines(file)).toEqual([]);
     await sink.flush();
     expect(lines(file)).toEqual(records);
@@ -116,6 +116,42 @@ describe("the audit sink", () => {
       const r = createAuditSink({ destination: { file: join(dir, "a.log") }, sampleAllowed: rate });
       expect(r.ok ? "ok" : r.diagnostics[0]?.code).toBe("audit_sample_out_of_range");
     }
+  });
+
+  it("issues a write once `minLength` characters wait, and otherwise on the flush interval", async () => {
+    const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const file = join(tempDir(), "audit.log");
+    const sink = open(file, { minLength: 600 });
+    sink.write(decision("first", "deny", false));
+    await settle(60);
+    expect(lines(file)).toEqual([]);
+    for (let n = 0; n < 5; n++) sink.write(decision(`more-${n}`, "deny", false));
+    await settle(60);
+    expect(lines(file).map((r) => r.decision_id)).toEqual(["first", "more-0", "more-1", "more-2", "more-3", "more-4"]);
+    await sink.close();
+
+    const quiet = join(tempDir(), "audit.log");
+    const timed = createAuditSink({ destination: { file: quiet }, flushIntervalMs: 40 });
+    if (!timed.ok) throw new Error("sink");
+    timed.value.write(decision("late", "deny", false));
+    expect(lines(quiet)).toEqual([]);
+    await settle(250);
+    expect(lines(quiet).map((r) => r.decision_id)).toEqual(["late"]);
+    await timed.value.close();
+  });
+
+  it("keeps order and every byte for non-ASCII lines and for lines larger than a whole buffer", async () => {
+    const file = join(tempDir(), "audit.log");
+    const sink = open(file, { minLength: 100 });
+    const records = [
+      decision("é€😀-first", "deny", false),
+      { ...decision("huge", "deny", false), detail: "ü".repeat(20_000) },
+      decision("after-\u2028-huge", "deny", false),
+    ];
+    for (const r of records) sink.write(r);
+    await sink.flush();
+    expect(lines(file)).toEqual(records);
+    await sink.close();
   });
 
   it("reopens the file by name after rotation", async () => {

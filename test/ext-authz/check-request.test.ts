@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CHECK_REQUEST_LAYOUT, decodeCheckRequest, type DecodedCheckRequest } from "../../src/ext-authz/check-request.js";
+import { CHECK_REQUEST_LAYOUT, createDecodeMemo, decodeCheckRequest, type DecodedCheckRequest } from "../../src/ext-authz/check-request.js";
 import { checkMethodDefinition, verifyWireLayout } from "../../src/ext-authz/protos.js";
 import type { RawRequest } from "../../src/input/raw.js";
 import { encodeCheckRequest, envoyCheckRequest } from "./envoy.js";
@@ -174,6 +174,39 @@ describe("decodeCheckRequest", () => {
       }),
       { numRuns: 600 },
     );
+  });
+
+  it("decodes the same with a certificate memo shared across messages as without one (property)", () => {
+    const memo = createDecodeMemo();
+    const limits = { ...LIMITS, memo };
+    fc.assert(
+      fc.property(fc.array(checkRequest, { minLength: 1, maxLength: 12 }), (requests) => {
+        for (const request of requests) {
+          const bytes = encodeCheckRequest(request);
+          expect(comparable(decodeCheckRequest(bytes, limits))).toEqual(comparable(decodeCheckRequest(bytes, LIMITS)));
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it("hands out the memoized certificate text for the same bytes only, and forgets the least recently used", () => {
+    const limits = { ...LIMITS, memo: createDecodeMemo() };
+    const certificateOf = (pem: string): string | undefined => {
+      const result = decodeCheckRequest(encodeCheckRequest(envoyCheckRequest({ certificatePem: pem })), limits);
+      return result.ok ? result.raw.identity.certificate?.text : undefined;
+    };
+    const pem = (n: number) => `-----BEGIN CERTIFICATE-----\nMIIB${String(n).padStart(4, "0")}\n-----END CERTIFICATE-----\n`;
+    const first = certificateOf(pem(0));
+    expect(first).toBe(encodeURIComponent(pem(0)));
+    // Same length, one byte different: a different text.
+    expect(certificateOf(pem(1))).toBe(encodeURIComponent(pem(1)));
+    expect(certificateOf(pem(0))).toBe(encodeURIComponent(pem(0)));
+    for (let n = 2; n < 20; n++) expect(certificateOf(pem(n))).toBe(encodeURIComponent(pem(n)));
+    expect(limits.memo.certificates.length).toBe(8);
+    expect(limits.memo.certificates.map((e) => e.text)).not.toContain(encodeURIComponent(pem(0)));
+    expect(certificateOf(pem(0))).toBe(encodeURIComponent(pem(0)));
+    expect(limits.memo.certificates[0]?.text).toBe(encodeURIComponent(pem(0)));
   });
 
   it("reads a CheckRequest exactly as Envoy fills it (headers map)", () => {
