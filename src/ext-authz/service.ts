@@ -16,6 +16,7 @@
  */
 import type { ServiceDefinition, ServerUnaryCall, sendUnaryData, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { decide, NO_REVISION, type DecisionDeps, type DecisionOutcome } from "../decide.js";
+import { isWardError } from "../decision-json.js";
 import { denyBeforeEvaluation, type Decision, type DecisionReason } from "../engine/decision.js";
 import { unauthenticated } from "../engine/input.js";
 import type { Program } from "../engine/program.js";
@@ -101,7 +102,6 @@ interface ReceivedCheck {
   readonly receivedAt: number;
 }
 
-const ERROR_REASONS: ReadonlySet<DecisionReason> = new Set(["internal_error", "timeout", "overloaded", "no_policies_loaded"]);
 
 /** Creates the Check service. */
 export function createCheckService(options: CheckServiceOptions): CheckService {
@@ -109,6 +109,17 @@ export function createCheckService(options: CheckServiceOptions): CheckService {
   const monotonic = options.monotonic ?? (() => performance.now());
   const ids = options.decisionIds ?? createDecisionIdSource();
   const encoder = createCheckResponseEncoder(options.answer);
+  // Encoded once at startup: the answer of last resort when encoding a decision fails,
+  // so even a bug in the encoder ends in PERMISSION_DENIED rather than a gRPC error Envoy might let through.
+  const LAST_RESORT_ID = "ward-encode-failure";
+  const lastResortDeny = encoder.encode(
+    {
+      decision: denyBeforeEvaluation("internal_error", NO_REVISION, "encoding the answer failed"),
+      identity: unauthenticated("not_resolved"),
+      error: "encoding the answer failed",
+    },
+    LAST_RESORT_ID,
+  );
   const limits = { maxMessageBytes: options.maxMessageBytes, memo: createDecodeMemo() };
   const evaluateOptions = { auditAll: options.auditAll };
   const counters = { calls: 0, allowed: 0, denied: 0, errors: 0, hookErrors: 0 };
@@ -163,11 +174,12 @@ export function createCheckService(options: CheckServiceOptions): CheckService {
     let outcome: DecisionOutcome;
     let raw: RawRequest | undefined;
     let started = monotonic();
+    let revision = NO_REVISION;
     try {
       received = call.request;
       started = received.receivedAt;
       const program = options.policies.current()?.program;
-      const revision = program?.revision ?? NO_REVISION;
+      revision = program?.revision ?? NO_REVISION;
       if (!received.decoded.ok) {
         outcome = unreadable(received.decoded.reason, revision, received.decoded.detail);
       } else {
@@ -188,7 +200,7 @@ export function createCheckService(options: CheckServiceOptions): CheckService {
     } catch (err) {
       // decide() never throws; this guards the shell itself (a bug here must still deny).
       const message = err instanceof Error ? err.message : String(err);
-      outcome = refuse("internal_error", options.policies.current()?.program.revision ?? NO_REVISION, message);
+      outcome = refuse("internal_error", revision, message);
     }
 
     let decisionId: string;
@@ -197,18 +209,18 @@ export function createCheckService(options: CheckServiceOptions): CheckService {
       decisionId = ids.next(raw?.requestId);
       answer = encoder.encode(outcome, decisionId);
     } catch (err) {
-      // Last resort: a fixed deny that needs nothing from the decision.
-      decisionId = ids.next(undefined);
+      // Last resort: the deny encoded at startup, which needs nothing from this decision.
+      decisionId = LAST_RESORT_ID;
       const message = err instanceof Error ? err.message : String(err);
-      outcome = refuse("internal_error", outcome.decision.revision, `encoding the answer failed: ${message}`);
-      answer = encoder.encode(outcome, decisionId);
+      outcome = refuse("internal_error", revision, `encoding the answer failed: ${message}`);
+      answer = lastResortDeny;
     }
     callback(null, answer);
 
     const d = outcome.decision;
     if (d.allowed) counters.allowed++;
     else counters.denied++;
-    if (ERROR_REASONS.has(d.reason)) counters.errors++;
+    if (isWardError(d.reason)) counters.errors++;
     if (options.onDecision) {
       const event: { -readonly [K in keyof DecisionEvent]: DecisionEvent[K] } = {
         decisionId,

@@ -346,6 +346,20 @@ describe("ward ext_authz server (in-process, real policies, engine, identity and
     const empty = await ward({ policies: { current: () => undefined } });
     const none = await client(empty.tcp).check(charge());
     expect(answerMetadata(none)).toMatchObject({ allowed: false, reason: "no_policies_loaded", revision: "none" });
+
+    // A policy source that throws while the handler reads it still ends in PERMISSION_DENIED, never a gRPC error.
+    const broken = await ward({
+      policies: {
+        current: () => ({
+          get program(): never {
+            throw new Error("store exploded");
+          },
+        }),
+      },
+    });
+    const refused = await client(broken.tcp).check(charge());
+    expect(refused.status?.code).toBe(7);
+    expect(answerMetadata(refused)).toMatchObject({ allowed: false, reason: "internal_error", revision: "none" });
   });
 
   it("bounds the calls one connection may hold open (--max-in-flight)", async () => {
