@@ -324,3 +324,32 @@ export function decodeInput(json: unknown): DecodedInput {
     throw err;
   }
 }
+
+/** A log line that was not used, with where it was and why. */
+export interface SkippedLine {
+  readonly source: string;
+  readonly line: number;
+  readonly reason: SkipReason;
+  readonly message: string;
+}
+
+/** The skipped lines of a report: counts by reason and the first few lines themselves. */
+export interface SkippedLines {
+  readonly total: number;
+  readonly by_reason: Readonly<Partial<Record<SkipReason, number>>>;
+  /** The first few skipped lines; `total` counts them all. */
+  readonly lines: readonly SkippedLine[];
+}
+
+/** The text report's account of skipped lines (no lines when nothing was skipped). */
+export function renderSkipped(skipped: SkippedLines): string[] {
+  if (skipped.total === 0) return [];
+  const reasons = Object.entries(skipped.by_reason)
+    .map(([reason, count]) => `${reason} ${count}`)
+    .join(", ");
+  const out = ["", `skipped ${skipped.total} line${skipped.total === 1 ? "" : "s"}: ${reasons}`];
+  for (const s of skipped.lines) out.push(`  ${s.source}:${s.line}: ${s.reason}: ${s.message}`);
+  const unlisted = skipped.total - skipped.lines.length;
+  if (unlisted > 0) out.push(`  … and ${unlisted} more`);
+  return out;
+}

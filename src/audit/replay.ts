@@ -20,7 +20,7 @@ import type { Decision, DecisionReason, RuleRef } from "../engine/decision.js";
 import type { RequestInput } from "../engine/input.js";
 import type { Program } from "../engine/program.js";
 import type { RawRequest } from "../input/raw.js";
-import { decodeInput, isErrorReason, isPreEvaluationReason, parseLogLine, type SkipReason } from "./decode.js";
+import { decodeInput, isErrorReason, isPreEvaluationReason, parseLogLine, renderSkipped, type SkipReason, type SkippedLine, type SkippedLines } from "./decode.js";
 import type { DecisionRecord, RecordedRule } from "./record.js";
 
 /** Where a line came from: a file name (or `-` for stdin) and its 1-based line number. */
@@ -118,14 +118,6 @@ export interface ReplayGroup {
   readonly examples: readonly ReplayExample[];
 }
 
-/** A line that was not replayed. */
-export interface SkippedLine {
-  readonly source: string;
-  readonly line: number;
-  readonly reason: SkipReason;
-  readonly message: string;
-}
-
 /** The replay report; also the `--format json` document, so its keys are snake_case. */
 export interface ReplayReport {
   readonly candidate_revision: string;
@@ -150,12 +142,7 @@ export interface ReplayReport {
    * while the candidate reads `cert.*`: those rules saw no certificate.
    */
   readonly certificate_not_recorded: number;
-  readonly skipped: {
-    readonly total: number;
-    readonly by_reason: Readonly<Partial<Record<SkipReason, number>>>;
-    /** The first `maxSkippedListed` skipped lines. */
-    readonly lines: readonly SkippedLine[];
-  };
+  readonly skipped: SkippedLines;
 }
 
 /** Options for `createReplay`. */
@@ -406,14 +393,6 @@ export function renderReplayText(report: ReplayReport): string {
     );
   }
 
-  if (report.skipped.total > 0) {
-    const reasons = Object.entries(report.skipped.by_reason)
-      .map(([reason, count]) => `${reason} ${count}`)
-      .join(", ");
-    out.push("", `skipped ${report.skipped.total} line${report.skipped.total === 1 ? "" : "s"}: ${reasons}`);
-    for (const s of report.skipped.lines) out.push(`  ${s.source}:${s.line}: ${s.reason}: ${s.message}`);
-    const unlisted = report.skipped.total - report.skipped.lines.length;
-    if (unlisted > 0) out.push(`  … and ${unlisted} more`);
-  }
+  out.push(...renderSkipped(report.skipped));
   return `${out.join("\n")}\n`;
 }

@@ -4,9 +4,9 @@
  * path pattern, largest group first: the list a service owner works through
  * before switching a policy from audit to enforce. Pure; the CLI reads files.
  */
-import { parseLogLine, type SkipReason } from "./decode.js";
+import { parseLogLine, renderSkipped, type SkipReason, type SkippedLine, type SkippedLines } from "./decode.js";
 import type { DecisionRecord, RecordedCaller } from "./record.js";
-import type { LineRef, SkippedLine } from "./replay.js";
+import type { LineRef } from "./replay.js";
 
 /** Options for `createSummary`. */
 export interface SummaryOptions {
@@ -52,11 +52,7 @@ export interface SummaryReport {
   readonly denied: number;
   readonly all_denies: boolean;
   readonly groups: readonly SummaryGroup[];
-  readonly skipped: {
-    readonly total: number;
-    readonly by_reason: Readonly<Partial<Record<SkipReason, number>>>;
-    readonly lines: readonly SkippedLine[];
-  };
+  readonly skipped: SkippedLines;
 }
 
 /** An incremental summary: feed it lines, then ask for the report. */
@@ -222,14 +218,6 @@ export function renderSummaryText(report: SummaryReport, limit?: number): string
     const hidden = report.groups.length - shown.length;
     if (hidden > 0) out.push(`  … and ${hidden} more group${hidden === 1 ? "" : "s"} (raise --limit)`);
   }
-  if (report.skipped.total > 0) {
-    const reasons = Object.entries(report.skipped.by_reason)
-      .map(([reason, count]) => `${reason} ${count}`)
-      .join(", ");
-    out.push("", `skipped ${report.skipped.total} line${report.skipped.total === 1 ? "" : "s"}: ${reasons}`);
-    for (const s of report.skipped.lines) out.push(`  ${s.source}:${s.line}: ${s.reason}: ${s.message}`);
-    const unlisted = report.skipped.total - report.skipped.lines.length;
-    if (unlisted > 0) out.push(`  … and ${unlisted} more`);
-  }
+  out.push(...renderSkipped(report.skipped));
   return `${out.join("\n")}\n`;
 }
