@@ -81,6 +81,15 @@ export interface CheckRequestLimits {
  */
 export interface DecodeMemo {
   readonly certificates: { bytes: Buffer; text: string }[];
+  /**
+   * Short ASCII strings (header names and values, method, path, host,
+   * principals, addresses) by a hash of their bytes, one entry per hash, the
+   * last seen wins. Most of them recur on every call: handing out the same
+   * string object spares decoding and allocating them, and lets the input
+   * builder's name memo and every object keyed by a header name find an
+   * already-hashed, internalized string instead of a fresh one.
+   */
+  readonly strings?: Map<number, string>;
 }
 
 /** How many certificates a memo keeps (most recently used first). */
@@ -88,8 +97,13 @@ const MEMO_CERTIFICATES = 8;
 
 /** Creates an empty decode memo. */
 export function createDecodeMemo(): DecodeMemo {
-  return { certificates: [] };
+  return { certificates: [], strings: new Map() };
 }
+
+/** How many short strings a memo keeps before it starts over (values that never recur, such as request ids, cost what no memo would). */
+const MEMO_STRINGS = 1024;
+/** Longer strings are decoded every time. */
+const MEMO_STRING_BYTES = 64;
 
 interface PeerAcc {
   address: string | undefined;
@@ -276,6 +290,7 @@ function readAttributes(r: WireReader, end: number, acc: RequestAcc): void {
 }
 
 function readPeer(r: WireReader, end: number, peer: PeerAcc, memo: DecodeMemo | undefined): void {
+  const strings = memo?.strings;
   while (r.pos < end && r.error === undefined) {
     const t = r.varint32(end);
     if (r.error !== undefined) return;
@@ -285,12 +300,12 @@ function readPeer(r: WireReader, end: number, peer: PeerAcc, memo: DecodeMemo | 
       case 1: {
         if (!expectLdelim(r, wire, "Peer.address")) return;
         const stop = r.ldelimEnd(end);
-        readAddress(r, stop, peer);
+        readAddress(r, stop, peer, strings);
         break;
       }
       case 4:
         if (!expectLdelim(r, wire, "Peer.principal")) return;
-        peer.principal = readString(r, end);
+        peer.principal = readText(r, end, strings);
         break;
       case 5:
         if (!expectLdelim(r, wire, "Peer.certificate")) return;
@@ -302,7 +317,7 @@ function readPeer(r: WireReader, end: number, peer: PeerAcc, memo: DecodeMemo | 
   }
 }
 
-function readAddress(r: WireReader, end: number, peer: PeerAcc): void {
+function readAddress(r: WireReader, end: number, peer: PeerAcc, strings: StringMemo | undefined): void {
   while (r.pos < end && r.error === undefined) {
     const t = r.varint32(end);
     if (r.error !== undefined) return;
@@ -311,7 +326,7 @@ function readAddress(r: WireReader, end: number, peer: PeerAcc): void {
     if (field === 1) {
       if (!expectLdelim(r, wire, "Address.socket_address")) return;
       const stop = r.ldelimEnd(end);
-      readSocketAddress(r, stop, peer);
+      readSocketAddress(r, stop, peer, strings);
     } else if (field === 2 || field === 3) {
       // `pipe` / `envoy_internal_address`: the other members of the `address` oneof; the last one set wins.
       if (!expectLdelim(r, wire, "Address")) return;
@@ -322,7 +337,7 @@ function readAddress(r: WireReader, end: number, peer: PeerAcc): void {
   }
 }
 
-function readSocketAddress(r: WireReader, end: number, peer: PeerAcc): void {
+function readSocketAddress(r: WireReader, end: number, peer: PeerAcc, strings: StringMemo | undefined): void {
   while (r.pos < end && r.error === undefined) {
     const t = r.varint32(end);
     if (r.error !== undefined) return;
@@ -330,7 +345,7 @@ function readSocketAddress(r: WireReader, end: number, peer: PeerAcc): void {
     const wire = t & 7;
     if (field === 2) {
       if (!expectLdelim(r, wire, "SocketAddress.address")) return;
-      peer.address = readString(r, end);
+      peer.address = readText(r, end, strings);
     } else if (field === 3) {
       if (wire !== WIRE_VARINT) {
         r.error = "SocketAddress.port_value has the wrong wire type";
@@ -362,6 +377,7 @@ function readRequest(r: WireReader, end: number, acc: RequestAcc): void {
 }
 
 function readHttpRequest(r: WireReader, end: number, acc: RequestAcc): void {
+  const strings = acc.memo?.strings;
   while (r.pos < end && r.error === undefined) {
     const t = r.varint32(end);
     if (r.error !== undefined) return;
@@ -370,26 +386,26 @@ function readHttpRequest(r: WireReader, end: number, acc: RequestAcc): void {
     switch (field) {
       case 2:
         if (!expectLdelim(r, wire, "HttpRequest.method")) return;
-        acc.method = readString(r, end);
+        acc.method = readText(r, end, strings);
         break;
       case 3: {
         if (!expectLdelim(r, wire, "HttpRequest.headers")) return;
         const stop = r.ldelimEnd(end);
-        const entry = readStringPair(r, stop, "headers entry");
+        const entry = readStringPair(r, stop, "headers entry", strings);
         if (entry) (acc.headerMap ??= []).push(entry);
         break;
       }
       case 4:
         if (!expectLdelim(r, wire, "HttpRequest.path")) return;
-        acc.path = readString(r, end);
+        acc.path = readText(r, end, strings);
         break;
       case 5:
         if (!expectLdelim(r, wire, "HttpRequest.host")) return;
-        acc.host = readString(r, end);
+        acc.host = readText(r, end, strings);
         break;
       case 6:
         if (!expectLdelim(r, wire, "HttpRequest.scheme")) return;
-        acc.scheme = readString(r, end);
+        acc.scheme = readText(r, end, strings);
         break;
       case 11:
       case 12: {
@@ -403,7 +419,7 @@ function readHttpRequest(r: WireReader, end: number, acc: RequestAcc): void {
       case 13: {
         if (!expectLdelim(r, wire, "HttpRequest.header_map")) return;
         const stop = r.ldelimEnd(end);
-        readHeaderMap(r, stop, (acc.headerList ??= []));
+        readHeaderMap(r, stop, (acc.headerList ??= []), strings);
         break;
       }
       default:
@@ -412,7 +428,7 @@ function readHttpRequest(r: WireReader, end: number, acc: RequestAcc): void {
   }
 }
 
-function readHeaderMap(r: WireReader, end: number, list: [string, string][]): void {
+function readHeaderMap(r: WireReader, end: number, list: [string, string][], strings: StringMemo | undefined): void {
   while (r.pos < end && r.error === undefined) {
     const t = r.varint32(end);
     if (r.error !== undefined) return;
@@ -421,14 +437,14 @@ function readHeaderMap(r: WireReader, end: number, list: [string, string][]): vo
     if (field === 1) {
       if (!expectLdelim(r, wire, "HeaderMap.headers")) return;
       const stop = r.ldelimEnd(end);
-      const header = readHeaderValue(r, stop);
+      const header = readHeaderValue(r, stop, strings);
       if (header) list.push(header);
     } else skipField(r, field, wire, end);
   }
 }
 
 /** A `HeaderValue`: `raw_value` (what Envoy sends) or `value`; both set and different is ambiguous, so malformed. */
-function readHeaderValue(r: WireReader, end: number): [string, string] | undefined {
+function readHeaderValue(r: WireReader, end: number, strings: StringMemo | undefined): [string, string] | undefined {
   let key = "";
   let value = "";
   let rawValue: string | undefined;
@@ -439,10 +455,10 @@ function readHeaderValue(r: WireReader, end: number): [string, string] | undefin
     const wire = t & 7;
     if (field === 1) {
       if (!expectLdelim(r, wire, "HeaderValue.key")) return undefined;
-      key = readString(r, end);
+      key = readText(r, end, strings);
     } else if (field === 2) {
       if (!expectLdelim(r, wire, "HeaderValue.value")) return undefined;
-      value = readString(r, end);
+      value = readText(r, end, strings);
     } else if (field === 3) {
       if (!expectLdelim(r, wire, "HeaderValue.raw_value")) return undefined;
       const stop = r.ldelimEnd(end);
@@ -466,7 +482,7 @@ function readHeaderValue(r: WireReader, end: number): [string, string] | undefin
 }
 
 /** A map entry (`key` = 1, `value` = 2), both strings; missing parts are empty. */
-function readStringPair(r: WireReader, end: number, what: string): [string, string] | undefined {
+function readStringPair(r: WireReader, end: number, what: string, strings?: StringMemo): [string, string] | undefined {
   let key = "";
   let value = "";
   while (r.pos < end && r.error === undefined) {
@@ -476,9 +492,9 @@ function readStringPair(r: WireReader, end: number, what: string): [string, stri
     const wire = t & 7;
     if (field === 1 || field === 2) {
       if (!expectLdelim(r, wire, what)) return undefined;
-      const s = readString(r, end);
-      if (field === 1) key = s;
-      else value = s;
+      const text = readText(r, end, strings);
+      if (field === 1) key = text;
+      else value = text;
     } else skipField(r, field, wire, end);
   }
   return r.error === undefined ? [key, value] : undefined;
@@ -513,6 +529,48 @@ function readMemoizedString(r: WireReader, end: number, entries: { bytes: Buffer
   // A copy: the entry must not keep the whole message alive.
   entries.unshift({ bytes: Buffer.from(r.buf.subarray(start, stop)), text });
   if (entries.length > MEMO_CERTIFICATES) entries.pop();
+  return text;
+}
+
+type StringMemo = Map<number, string>;
+
+/**
+ * `readString`, answered from `strings` when the same short ASCII bytes were
+ * decoded before. One pass over the bytes hashes them and checks that they
+ * are ASCII; a hit is confirmed byte by byte against the remembered text
+ * (ASCII, so one byte per code unit), so a hash collision only costs a decode.
+ */
+function readText(r: WireReader, end: number, strings: StringMemo | undefined): string {
+  if (strings === undefined) return readString(r, end);
+  const stop = r.ldelimEnd(end);
+  if (r.error !== undefined) return "";
+  const start = r.pos;
+  const length = stop - start;
+  r.pos = stop;
+  if (length > MEMO_STRING_BYTES) return decodeUtf8(r.buf, start, stop);
+  const buf = r.buf;
+  let hash = length;
+  let high = 0;
+  for (let i = start; i < stop; i++) {
+    const byte = buf[i]!;
+    high |= byte;
+    hash = (Math.imul(hash, 31) + byte) | 0;
+  }
+  if (high >= 0x80) return decodeUtf8(buf, start, stop);
+  const known = strings.get(hash);
+  if (known !== undefined && known.length === length) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (known.charCodeAt(i) !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return known;
+  }
+  const text = hasSliceMethods ? (buf as Buffer & SliceMethods).latin1Slice(start, stop) : buf.toString("latin1", start, stop);
+  if (strings.size >= MEMO_STRINGS) strings.clear();
+  strings.set(hash, text);
   return text;
 }
 

@@ -134,10 +134,37 @@ export function createCheckResponseEncoder(options: AnswerOptions): CheckRespons
   const metaCallerKey = keyField("caller");
   const templates = new Map<string, Template>();
 
+  // The last template handed out and what it was for: consecutive calls mostly get the same answer,
+  // and comparing the fields directly is cheaper than building and hashing the map key.
+  let last: { httpStatus: number; outcome: string; enforced: boolean; reason: string; revision: string; setsCaller: boolean; policy: string | undefined; rule: string | undefined; detail: string | undefined; template: Template } | undefined;
+
   function templateFor(outcome: DecisionOutcome, httpStatus: 200 | 401 | 403): Template {
     const d = outcome.decision;
     const rule = d.determining[0];
     const setsCaller = d.allowed && outcome.identity.authenticated && outcome.identity.spiffeId !== undefined;
+    const detail = options.exposeDenyReason ? d.detail : undefined;
+    if (
+      last !== undefined &&
+      last.httpStatus === httpStatus &&
+      last.outcome === d.outcome &&
+      last.enforced === d.enforced &&
+      last.reason === d.reason &&
+      last.revision === d.revision &&
+      last.setsCaller === setsCaller &&
+      last.policy === rule?.policy &&
+      last.rule === rule?.rule &&
+      last.detail === detail
+    ) {
+      return last.template;
+    }
+    const template = templateByKey(outcome, httpStatus, setsCaller);
+    last = { httpStatus, outcome: d.outcome, enforced: d.enforced, reason: d.reason, revision: d.revision, setsCaller, policy: rule?.policy, rule: rule?.rule, detail, template };
+    return template;
+  }
+
+  function templateByKey(outcome: DecisionOutcome, httpStatus: 200 | 401 | 403, setsCaller: boolean): Template {
+    const d = outcome.decision;
+    const rule = d.determining[0];
     const key =
       `${httpStatus}|${d.outcome}|${d.enforced ? 1 : 0}|${d.reason}|${d.revision}|${setsCaller ? 1 : 0}|` +
       (rule ? `${rule.policy}\u0000${rule.rule}` : "") +

@@ -297,6 +297,24 @@ describe("the audit line serializer", () => {
     );
   });
 
+  it("escapes strings exactly as JSON.stringify does (quotes, backslashes, control characters, lone surrogates)", () => {
+    const line = createAuditLineSerializer();
+    const tricky = ['a"b', "a\\b", "a\nb", "\u0000", "\u001f", "\u007f", "\u2028\u2029", "\ud800", "x\udfff", "\ud83d\ude00", "é", "plain"];
+    for (const text of tricky) {
+      const input: RequestInput = { ...inputWith({ [text]: text }, { [text]: text }), context: { [text]: text }, caller: { ...inputWith({}).caller, spiffeId: text } };
+      const record = toAuditRecord(outcomeWith(input, { ...allowed, detail: text }), { ...meta, decisionId: text, redactHeaders: new Set(), redactQuery: new Set() });
+      expect(line(record)).toBe(`${JSON.stringify(record)}\n`);
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), fc.string({ unit: "grapheme-composite" }), (a, b) => {
+        const input: RequestInput = { ...inputWith({}), caller: { ...inputWith({}).caller, spiffeId: b } };
+        const record = toAuditRecord(outcomeWith(input, { ...allowed, detail: a }), { ...meta, decisionId: a + b, redactHeaders: new Set(), redactQuery: new Set() });
+        return line(record) === `${JSON.stringify(record)}\n`;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("shares one frozen recorded certificate per parsed certificate, and writes it the same every time", () => {
     const a = recordInput(inputWith({}), new Set());
     const b = recordInput(inputWith({ x: "1" }), new Set());

@@ -209,6 +209,30 @@ describe("decodeCheckRequest", () => {
     expect(limits.memo.certificates[0]?.text).toBe(encodeURIComponent(pem(0)));
   });
 
+  it("memoizes short strings by their bytes only: colliding hashes, both header forms, non-ASCII, a bounded memo", () => {
+    const memo = createDecodeMemo();
+    const limits = { ...LIMITS, memo };
+    const own = (result: DecodedCheckRequest): [string, string][] =>
+      result.ok ? result.raw.headers.filter(([name]) => !name.startsWith(":") && !name.startsWith("x-")).map(([n, v]) => [n, v]) : [];
+    const headersOf = (headers: Record<string, string>, encodeRawHeaders = false) =>
+      own(decodeCheckRequest(encodeCheckRequest(envoyCheckRequest({ headers, encodeRawHeaders })), limits));
+    // "Aa" and "BB" have the same memo hash (31·65 + 97 = 31·66 + 66): the bytes decide, not the hash.
+    expect(headersOf({ Aa: "BB" })).toEqual([["Aa", "BB"]]);
+    expect(headersOf({ BB: "Aa" })).toEqual([["BB", "Aa"]]);
+    expect(headersOf({ Aa: "Aa" }, true)).toEqual([["Aa", "Aa"]]);
+    expect(headersOf({ BB: "BB", Aa: "Aa" }, true)).toEqual([["BB", "BB"], ["Aa", "Aa"]]);
+    // Non-ASCII bytes decode as UTF-8 every time.
+    expect(headersOf({ "naïve": "café" })).toEqual([["naïve", "café"]]);
+    expect(headersOf({ "naïve": "café" })).toEqual([["naïve", "café"]]);
+    // The same text object for the same bytes, across messages.
+    const first = decodeCheckRequest(encodeCheckRequest(envoyCheckRequest({ method: "PATCH" })), limits);
+    const second = decodeCheckRequest(encodeCheckRequest(envoyCheckRequest({ method: "PATCH" })), limits);
+    expect(first.ok && second.ok && first.raw.method === "PATCH" && second.raw.method === "PATCH").toBe(true);
+    for (let n = 0; n < 3000; n++) headersOf({ [`h${n}`]: `v${n}` });
+    expect(memo.strings?.size).toBeLessThanOrEqual(1024);
+    expect(headersOf({ h7: "v8", Aa: "BB" })).toEqual([["h7", "v8"], ["Aa", "BB"]]);
+  });
+
   it("reads a CheckRequest exactly as Envoy fills it (headers map)", () => {
     const pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
     const request = envoyCheckRequest({

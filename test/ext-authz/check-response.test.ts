@@ -132,6 +132,30 @@ describe("CheckResponse encoder", () => {
     expect(sanitizeHeaderValue("a\r\nb\u0000c\td")).toBe("a??b?c\td");
   });
 
+  it("answers exactly as a fresh encoder when consecutive decisions differ in one field only", () => {
+    const base: Decision = decision({ allowed: true, outcome: "allow", reason: "allowed", determining: [rule("payments", "checkout may charge")], detail: "d1" });
+    const variants: DecisionOutcome[] = [
+      { decision: base, identity: caller },
+      { decision: { ...base, revision: "rev2" }, identity: caller },
+      { decision: { ...base, determining: [rule("payments", "checkout may refund")] }, identity: caller },
+      { decision: { ...base, determining: [rule("orders", "checkout may charge")] }, identity: caller },
+      { decision: { ...base, determining: [] }, identity: caller },
+      { decision: { ...base, enforced: false }, identity: caller },
+      { decision: { ...base, outcome: "deny", reason: "no_matching_allow" }, identity: caller },
+      { decision: { ...base, allowed: false, outcome: "deny", reason: "denied_by_rule" }, identity: caller },
+      { decision: { ...base, allowed: false, outcome: "deny", reason: "denied_by_rule", detail: "d2" }, identity: caller },
+      { decision: { ...base, allowed: false, outcome: "deny", reason: "denied_by_rule" }, identity: anonymous },
+      { decision: base, identity: anonymous },
+      { decision: base, identity: caller },
+    ];
+    for (const options of [OPTIONS, { ...OPTIONS, exposeDenyReason: true }]) {
+      const shared = createCheckResponseEncoder(options);
+      for (const outcome of [...variants, ...variants.slice().reverse()]) {
+        expect(shared.encode(outcome, "dec-1")).toEqual(createCheckResponseEncoder(options).encode(outcome, "dec-1"));
+      }
+    }
+  });
+
   it("encodes every field correctly for generated decisions, reusing cached shapes (property)", () => {
     const reasons: DecisionReason[] = ["allowed", "denied_by_rule", "no_matching_allow", "no_applicable_policy", "malformed_path", "malformed_request", "request_too_large", "unauthenticated", "no_policies_loaded", "overloaded", "timeout", "internal_error"];
     const name = fc.oneof(fc.string({ maxLength: 20 }), fc.string({ unit: "grapheme", maxLength: 8 }), fc.constant("x".repeat(200)));
