@@ -5,16 +5,8 @@
  * Locations are rendered as `file:line:col` so editors and terminals can jump to them.
  */
 import { formatLocation } from "./diagnostics.js";
-import type { Decision, DecisionReason, Explanation, FailedCondition, RuleRef } from "./engine/decision.js";
+import { isWardError, type Decision, type Explanation, type FailedCondition, type RuleRef } from "./engine/decision.js";
 import type { Identity } from "./engine/input.js";
-
-/** Reasons for denials that are Ward's own errors rather than a verdict about the caller. */
-const ERROR_REASONS: ReadonlySet<string> = new Set(["internal_error", "timeout", "overloaded", "no_policies_loaded"]);
-
-/** True for denials that are Ward's own failures (fail-closed), not a verdict about the caller. */
-export function isWardError(reason: DecisionReason): boolean {
-  return ERROR_REASONS.has(reason);
-}
 
 /**
  * The HTTP status Envoy's ext_authz filter sends the caller for a decision:
@@ -24,7 +16,7 @@ export function isWardError(reason: DecisionReason): boolean {
  */
 export function envoyStatus(decision: Decision, identity: Identity): 200 | 401 | 403 {
   if (decision.allowed) return 200;
-  if (ERROR_REASONS.has(decision.reason)) return 403;
+  if (isWardError(decision.reason)) return 403;
   // `not_resolved`: the request never reached identity resolution.
   if (!identity.authenticated && identity.unauthenticatedReason !== "not_resolved") return 401;
   return 403;

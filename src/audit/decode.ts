@@ -41,14 +41,8 @@ export type LogEntry =
   | { readonly kind: "skip"; readonly reason: SkipReason; readonly message: string };
 
 /** Reasons for verdicts that were not the policies' own. */
-const ERROR_REASONS: ReadonlySet<string> = new Set(["internal_error", "timeout", "overloaded", "no_policies_loaded"]);
 /** Reasons for requests refused before the policies ran. */
 const PRE_EVALUATION_REASONS: ReadonlySet<string> = new Set(["malformed_path", "malformed_request", "request_too_large"]);
-
-/** True when a recorded reason is an error rather than a policy verdict. */
-export function isErrorReason(reason: string): boolean {
-  return ERROR_REASONS.has(reason);
-}
 
 /** True when a recorded reason means the request never reached the policies. */
 export function isPreEvaluationReason(reason: string): boolean {

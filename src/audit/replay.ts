@@ -20,7 +20,8 @@ import type { Decision, DecisionReason, RuleRef } from "../engine/decision.js";
 import type { RequestInput } from "../engine/input.js";
 import type { Program } from "../engine/program.js";
 import type { RawRequest } from "../input/raw.js";
-import { decodeInput, isErrorReason, isPreEvaluationReason, parseLogLine, renderSkipped, type SkipReason, type SkippedLine, type SkippedLines } from "./decode.js";
+import { isWardError } from "../engine/decision.js";
+import { decodeInput, isPreEvaluationReason, parseLogLine, renderSkipped, type SkipReason, type SkippedLine, type SkippedLines } from "./decode.js";
 import type { DecisionRecord, RecordedRule } from "./record.js";
 
 /** Where a line came from: a file name (or `-` for stdin) and its 1-based line number. */
@@ -214,7 +215,7 @@ export function createReplay(candidate: ReplayCandidate, options: ReplayOptions 
   }
 
   function replayRecord(record: DecisionRecord, where: LineRef): void {
-    if (isErrorReason(record.reason)) {
+    if (isWardError(record.reason)) {
       return skipLine(where, "recorded_error", `recorded verdict came from \`${record.reason}\`, not from the policies`);
     }
     if (record.input === undefined) {

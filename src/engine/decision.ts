@@ -89,6 +89,17 @@ export interface Decision {
   readonly explanation?: Explanation;
 }
 
+const WARD_ERROR_REASONS: ReadonlySet<string> = new Set<DecisionReason>(["internal_error", "timeout", "overloaded", "no_policies_loaded"]);
+
+/**
+ * True for denials that are Ward's own failures rather than a verdict about the
+ * request. They deny even in audit mode (fail closed), answer 403 rather than
+ * 401, and replay never counts them as flips. The one list every module uses.
+ */
+export function isWardError(reason: string): boolean {
+  return WARD_ERROR_REASONS.has(reason);
+}
+
 /** Options every evaluation takes. */
 export interface EvaluateOptions {
   /** The global audit switch: every policy counts as `mode audit`. */
@@ -110,8 +121,7 @@ export function denyBeforeEvaluation(
   detail?: string,
   options: EvaluateOptions = {},
 ): Decision {
-  const isError = reason === "internal_error" || reason === "timeout" || reason === "overloaded" || reason === "no_policies_loaded";
-  const allowed = !isError && options.auditAll === true;
+  const allowed = !isWardError(reason) && options.auditAll === true;
   const base = { allowed, outcome: "deny" as const, enforced: !allowed, determining: [], reason, revision };
   return detail === undefined ? base : { ...base, detail };
 }

@@ -23,8 +23,8 @@
  * chunks; a call only writes the varying strings and the length prefixes.
  */
 import type { DecisionOutcome } from "../decide.js";
-import { envoyStatus, isWardError } from "../decision-json.js";
-import type { Decision, DecisionReason } from "../engine/decision.js";
+import { envoyStatus } from "../decision-json.js";
+import { isWardError, type Decision, type DecisionReason } from "../engine/decision.js";
 import { tag, varintSize, WIRE_LDELIM, WIRE_VARINT, writeVarint } from "./wire.js";
 
 /** Every response field the encoder writes: (message, field, number), checked against the official descriptors. */

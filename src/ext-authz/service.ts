@@ -16,8 +16,7 @@
  */
 import type { ServiceDefinition, ServerUnaryCall, sendUnaryData, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { decide, NO_REVISION, type DecisionDeps, type DecisionOutcome } from "../decide.js";
-import { isWardError } from "../decision-json.js";
-import { denyBeforeEvaluation, type Decision, type DecisionReason } from "../engine/decision.js";
+import { denyBeforeEvaluation, isWardError, type Decision, type DecisionReason } from "../engine/decision.js";
 import { unauthenticated } from "../engine/input.js";
 import type { Program } from "../engine/program.js";
 import type { RawRequest } from "../input/raw.js";
