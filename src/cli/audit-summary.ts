@@ -7,9 +7,8 @@
  */
 import { access, constants } from "node:fs/promises";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { createSummary, renderSummaryText } from "../audit/summary.js";
-import { EXIT_OK, EXIT_USAGE, usageError } from "./args.js";
+import { EXIT_OK, EXIT_USAGE, parseCommandArgs, usageError } from "./args.js";
 import type { CliIo } from "./io.js";
 import { fsReason } from "./load.js";
 import { addFile, addText } from "./replay.js";
@@ -32,28 +31,15 @@ See docs/audit.md.`;
 export async function runAuditSummary(argv: readonly string[], io: CliIo): Promise<number> {
   // The dispatcher may hand over `["summary", ...]` when it routes `ward audit`; accept both forms.
   const args = argv[0] === "summary" ? argv.slice(1) : argv;
-  let values: { log?: string[]; format?: string; "all-denies"?: boolean; limit?: string; examples?: string; help?: boolean };
-  let positionals: string[];
-  try {
-    const parsed = parseArgs({
-      args: [...args],
-      options: {
-        log: { type: "string", multiple: true, short: "l" },
-        format: { type: "string" },
-        "all-denies": { type: "boolean" },
-        limit: { type: "string" },
-        examples: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-    values = parsed.values;
-    positionals = parsed.positionals;
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    return usageError(io, message.charAt(0).toLowerCase() + message.slice(1), AUDIT_SUMMARY_USAGE);
-  }
+  const parsed = parseCommandArgs(args, {
+    log: { type: "string", multiple: true, short: "l" },
+    format: { type: "string" },
+    "all-denies": { type: "boolean" },
+    limit: { type: "string" },
+    examples: { type: "string" },
+  });
+  if (!parsed.ok) return usageError(io, parsed.message, AUDIT_SUMMARY_USAGE);
+  const { values, positionals } = parsed;
   if (values.help) {
     io.stdout(`${AUDIT_SUMMARY_USAGE}\n`);
     return EXIT_OK;

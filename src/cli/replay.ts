@@ -10,10 +10,9 @@ import { createReadStream } from "node:fs";
 import { access, constants } from "node:fs/promises";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
 import { candidateFromProgram, createReplay, hasFailingFlips, renderReplayText, type FailOn, type Replay } from "../audit/replay.js";
 import { fromCheckRequestJson } from "../input/documents.js";
-import { EXIT_FINDING, EXIT_OK, EXIT_USAGE, usageError } from "./args.js";
+import { EXIT_FINDING, EXIT_OK, EXIT_USAGE, parseCommandArgs, usageError } from "./args.js";
 import { createDecisionDeps } from "./deps.js";
 import type { CliIo } from "./io.js";
 import { fsReason, loadForCommand } from "./load.js";
@@ -37,37 +36,16 @@ const FAIL_ON: readonly FailOn[] = ["any", "allow-to-deny", "deny-to-allow", "no
 
 /** Runs `ward replay`. */
 export async function runReplay(argv: readonly string[], io: CliIo): Promise<number> {
-  let values: {
-    policies?: string[];
-    log?: string[];
-    format?: string;
-    examples?: string;
-    "fail-on"?: string;
-    "allow-empty"?: boolean;
-    help?: boolean;
-  };
-  let positionals: string[];
-  try {
-    const parsed = parseArgs({
-      args: [...argv],
-      options: {
-        policies: { type: "string", multiple: true, short: "p" },
-        log: { type: "string", multiple: true, short: "l" },
-        format: { type: "string" },
-        examples: { type: "string" },
-        "fail-on": { type: "string" },
-        "allow-empty": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-    values = parsed.values;
-    positionals = parsed.positionals;
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    return usageError(io, message.charAt(0).toLowerCase() + message.slice(1), REPLAY_USAGE);
-  }
+  const parsed = parseCommandArgs(argv, {
+    policies: { type: "string", multiple: true, short: "p" },
+    log: { type: "string", multiple: true, short: "l" },
+    format: { type: "string" },
+    examples: { type: "string" },
+    "fail-on": { type: "string" },
+    "allow-empty": { type: "boolean" },
+  });
+  if (!parsed.ok) return usageError(io, parsed.message, REPLAY_USAGE);
+  const { values, positionals } = parsed;
   if (values.help) {
     io.stdout(`${REPLAY_USAGE}\n`);
     return EXIT_OK;
