@@ -28,7 +28,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { createAuditLineSerializer, DEFAULT_REDACTED_HEADERS, toAuditRecord } from "../src/audit/record.js";
+import { createAuditLineWriter } from "../src/audit/line.js";
+import { DEFAULT_REDACTED_HEADERS, toAuditRecord } from "../src/audit/record.js";
 import { decide } from "../src/decide.js";
 import { createDecodeMemo, decodeCheckRequest } from "../src/ext-authz/check-request.js";
 import { createCheckResponseEncoder, DEFAULT_CALLER_HEADER, DEFAULT_DECISION_ID_HEADER, DEFAULT_WOULD_DENY_HEADER } from "../src/ext-authz/check-response.js";
@@ -281,7 +282,7 @@ async function costSplit(message: Buffer): Promise<void> {
   if (!decoded.ok) throw new Error("bench request does not decode");
   const outcome = decide(loaded.program, decoded.raw, deps, { now: Date.now() });
   const protobufjs = checkMethodDefinition();
-  const line = createAuditLineSerializer();
+  const lines = createAuditLineWriter();
   const meta = { decisionId: "bench", time: Date.now(), mode: "enforce" as const, micros: 10, raw: decoded.raw, includeInput: true, redactHeaders: DEFAULT_REDACTED_HEADERS };
   const stages: [string, () => unknown][] = [
     ["decode CheckRequest (Ward, as served: certificate memo)", () => decodeCheckRequest(message, served)],
@@ -289,7 +290,7 @@ async function costSplit(message: Buffer): Promise<void> {
     ["decode CheckRequest (protobufjs, for comparison)", () => protobufjs.requestDeserialize(message)],
     ["decide (identity + input + evaluate)", () => decide(loaded.program, decoded.raw, deps, { now: Date.now() })],
     ["encode CheckResponse (Ward)", () => encoder.encode(outcome, "3f1c9a8e-2b7d-4c61-9f0a-5d2e8b7c6a41")],
-    ["audit record + JSON line (the sink's serializer)", () => line(toAuditRecord(outcome, meta))],
+    ["audit line (the sink's writer, from the decision)", () => lines.decision(outcome, meta)],
     ["audit record + JSON.stringify (for comparison)", () => JSON.stringify(toAuditRecord(outcome, meta))],
   ];
   const best = new Map<string, number>();

@@ -47,7 +47,6 @@ async function loadServeModules() {
   return {
     pino: pinoModule.pino,
     DEFAULT_REDACTED_HEADERS: record.DEFAULT_REDACTED_HEADERS,
-    toAuditRecord: record.toAuditRecord,
     createAuditSink: sink.createAuditSink,
     createShadowEvaluator: shadow.createShadowEvaluator,
     renderDiagnostics: diagnostics.renderDiagnostics,
@@ -93,7 +92,6 @@ async function serve(argv: readonly string[]): Promise<number> {
   const {
     pino,
     DEFAULT_REDACTED_HEADERS,
-    toAuditRecord,
     createAuditSink,
     createShadowEvaluator,
     renderDiagnostics,
@@ -214,17 +212,15 @@ async function serve(argv: readonly string[]): Promise<number> {
   // After every answer (never on the hot path): metrics, the audit record, the shadow evaluation.
   function onDecision(event: DecisionEvent): void {
     metrics.recordDecision("grpc", event.outcome.decision, event.decisionMicros / 1e6);
-    sink?.write(
-      toAuditRecord(event.outcome, {
-        decisionId: event.decisionId,
-        time: event.time,
-        mode,
-        micros: event.decisionMicros,
-        ...(event.raw !== undefined ? { raw: event.raw } : {}),
-        includeInput,
-        redactHeaders,
-      }),
-    );
+    sink?.writeDecision(event.outcome, {
+      decisionId: event.decisionId,
+      time: event.time,
+      mode,
+      micros: event.decisionMicros,
+      ...(event.raw !== undefined ? { raw: event.raw } : {}),
+      includeInput,
+      redactHeaders,
+    });
     if (shadow && event.raw !== undefined) shadow.submit({ live: event.outcome, raw: event.raw, decisionId: event.decisionId, time: event.time });
   }
 
@@ -281,7 +277,7 @@ async function serve(argv: readonly string[]): Promise<number> {
         auditAll,
         decisionId: (requestId) => ids.next(requestId),
         onDecision: (outcome, meta) => {
-          sink?.write(toAuditRecord(outcome, { decisionId: meta.decisionId, time: meta.time, mode, micros: meta.micros, raw: meta.raw, includeInput, redactHeaders }));
+          sink?.writeDecision(outcome, { decisionId: meta.decisionId, time: meta.time, mode, micros: meta.micros, raw: meta.raw, includeInput, redactHeaders });
           shadow?.submit({ live: outcome, raw: meta.raw, decisionId: meta.decisionId, time: meta.time });
         },
       },

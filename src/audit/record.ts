@@ -384,7 +384,7 @@ function shadowSide(decision: Decision): ShadowSide {
  * scalar fields. A one-entry, referentially transparent memo (like the
  * certificate memo below): the answer depends only on the argument.
  */
-function isoTime(ms: number): string {
+export function isoTime(ms: number): string {
   if (ms !== lastIsoTime.ms) {
     lastIsoTime.text = new Date(ms).toISOString();
     lastIsoTime.ms = ms;
@@ -409,7 +409,7 @@ export function recordCaller(identity: Identity): RecordedCaller {
   return c;
 }
 
-function recordIdentity(identity: Identity): RecordedIdentity {
+export function recordIdentity(identity: Identity): RecordedIdentity {
   const c: Mutable<RecordedIdentity> = { authenticated: identity.authenticated };
   if (identity.spiffeId !== undefined) c.spiffe_id = identity.spiffeId;
   if (identity.trustDomain !== undefined) c.trust_domain = identity.trustDomain;
@@ -425,7 +425,7 @@ function recordIdentity(identity: Identity): RecordedIdentity {
  * Recorded certificates by parsed certificate. The identity module caches
  * parsed certificates, so the same `CertificateAttributes` object recurs on
  * every call of a caller: its snake_case mirror (and, in the sink, that
- * mirror's JSON, see `createAuditLineSerializer`) is built once. A weak,
+ * mirror's JSON, see `createAuditLineWriter` in line.ts) is built once. A weak,
  * referentially transparent memo: the mirror is a pure function of an
  * immutable object, and it goes when the certificate leaves the cache.
  */
@@ -467,7 +467,7 @@ function deepFreeze<T extends object>(value: T): T {
 }
 
 /** The request summary: from the built input when there is one, else from the raw request. */
-function recordRequest(input: RequestInput | undefined, raw: RawRequest | undefined): RecordedRequest | undefined {
+export function recordRequest(input: RequestInput | undefined, raw: RawRequest | undefined): RecordedRequest | undefined {
   let r: Mutable<RecordedRequest>;
   let address: string | undefined;
   let port: number | undefined;
@@ -487,125 +487,4 @@ function recordRequest(input: RequestInput | undefined, raw: RawRequest | undefi
   if (address !== undefined) r.source_address = address;
   if (port !== undefined) r.source_port = port;
   return r;
-}
-
-/** Turns an audit record into its JSON line (with the trailing newline). */
-export type AuditLineSerializer = (record: AuditRecord) => string;
-
-/**
- * Creates the serializer the sink writes lines with. A decision record is
- * written field by field in the documented key order (the order
- * `toAuditRecord` builds), with `JSON.stringify` only for strings and the
- * open-ended maps, so parsing a line gives back the record (the tests compare
- * with `JSON.stringify`). A recorded certificate's JSON is kept per recorded
- * certificate object (shared through the certificate memo above), so a
- * caller's certificate is serialized once, not on every decision. Shadow
- * records are rare and go through `JSON.stringify`.
- */
-export function createAuditLineSerializer(): AuditLineSerializer {
-  const certificates = new WeakMap<RecordedCertificate, string>();
-
-  function certificate(c: RecordedCertificate): string {
-    let json = certificates.get(c);
-    if (json === undefined) {
-      json = JSON.stringify(c);
-      if (Object.isFrozen(c)) certificates.set(c, json);
-    }
-    return json;
-  }
-
-  function identity(c: RecordedIdentity): string {
-    let s = `{"authenticated":${c.authenticated ? "true" : "false"}`;
-    if (c.spiffe_id !== undefined) s += `,"spiffe_id":${str(c.spiffe_id)}`;
-    if (c.trust_domain !== undefined) s += `,"trust_domain":${str(c.trust_domain)}`;
-    if (c.path !== undefined) s += `,"path":${str(c.path)}`;
-    if (c.source !== undefined) s += `,"source":${str(c.source)}`;
-    if (c.certificate !== undefined) s += `,"certificate":${certificate(c.certificate)}`;
-    if (c.unauthenticated_reason !== undefined) s += `,"unauthenticated_reason":${str(c.unauthenticated_reason)}`;
-    if (c.detail !== undefined) s += `,"detail":${str(c.detail)}`;
-    return `${s}}`;
-  }
-
-  function input(i: RecordedInput): string {
-    const r = i.request;
-    let s = `{"caller":${identity(i.caller)},"request":{"method":${str(r.method)},"path":${str(r.path)},"query":${map(r.query)},"headers":${map(r.headers)},"host":${str(r.host)},"scheme":${str(r.scheme)}}`;
-    s += `,"source":${peerJson(i.source.ip, i.source.port, undefined)}`;
-    s += `,"destination":${peerJson(i.destination.ip, i.destination.port, i.destination.spiffe_id)}`;
-    s += `,"context":${map(i.context)},"time":${num(i.time)}`;
-    if (i.redacted_headers !== undefined) s += `,"redacted_headers":${JSON.stringify(i.redacted_headers)}`;
-    if (i.redacted_query !== undefined) s += `,"redacted_query":${JSON.stringify(i.redacted_query)}`;
-    return `${s}}`;
-  }
-
-  function decision(d: DecisionRecord): string {
-    let s = `{"version":${num(d.version)},"type":"decision","time":${str(d.time)},"decision_id":${str(d.decision_id)},"revision":${str(d.revision)},"mode":${str(d.mode)},"outcome":${str(d.outcome)},"allowed":${bool(d.allowed)},"enforced":${bool(d.enforced)},"would_deny":${bool(d.would_deny)},"determining":[`;
-    for (let k = 0; k < d.determining.length; k++) {
-      const rule = d.determining[k]!;
-      s += `${k === 0 ? "" : ","}{"policy":${str(rule.policy)},"rule":${str(rule.rule)},"effect":${str(rule.effect)},"mode":${str(rule.mode)}}`;
-    }
-    s += `],"reason":${str(d.reason)}`;
-    if (d.detail !== undefined) s += `,"detail":${str(d.detail)}`;
-    s += `,"caller":${caller(d.caller)}`;
-    if (d.request !== undefined) s += `,"request":${request(d.request)}`;
-    s += `,"decision_us":${num(d.decision_us)}`;
-    if (d.error !== undefined) s += `,"error":${str(d.error)}`;
-    if (d.input !== undefined) s += `,"input":${input(d.input)}`;
-    return `${s}}\n`;
-  }
-
-  return (record) => (record.type === "decision" ? decision(record) : `${JSON.stringify(record)}\n`);
-}
-
-function caller(c: RecordedCaller): string {
-  let s = `{"authenticated":${bool(c.authenticated)}`;
-  if (c.spiffe_id !== undefined) s += `,"spiffe_id":${str(c.spiffe_id)}`;
-  if (c.trust_domain !== undefined) s += `,"trust_domain":${str(c.trust_domain)}`;
-  if (c.source !== undefined) s += `,"source":${str(c.source)}`;
-  if (c.cert_serial !== undefined) s += `,"cert_serial":${str(c.cert_serial)}`;
-  if (c.cert_fingerprint !== undefined) s += `,"cert_fingerprint":${str(c.cert_fingerprint)}`;
-  if (c.unauthenticated_reason !== undefined) s += `,"unauthenticated_reason":${str(c.unauthenticated_reason)}`;
-  if (c.detail !== undefined) s += `,"detail":${str(c.detail)}`;
-  return `${s}}`;
-}
-
-function request(r: RecordedRequest): string {
-  let s = `{"method":${str(r.method)},"path":${str(r.path)},"path_normalized":${bool(r.path_normalized)},"host":${str(r.host)}`;
-  if (r.source_address !== undefined) s += `,"source_address":${str(r.source_address)}`;
-  if (r.source_port !== undefined) s += `,"source_port":${num(r.source_port)}`;
-  return `${s}}`;
-}
-
-function peerJson(ip: string | undefined, port: number | undefined, spiffeId: string | undefined): string {
-  let s = "";
-  if (ip !== undefined) s += `,"ip":${str(ip)}`;
-  if (port !== undefined) s += `,"port":${num(port)}`;
-  if (spiffeId !== undefined) s += `,"spiffe_id":${str(spiffeId)}`;
-  return s === "" ? "{}" : `{${s.slice(1)}}`;
-}
-
-/** A string-valued map (headers, query, context): one native `JSON.stringify` call beats one per key. */
-function map(m: Readonly<Record<string, string>>): string {
-  return JSON.stringify(m);
-}
-
-/**
- * A JSON string literal. Most recorded strings (ids, names, paths, SPIFFE ids)
- * need no escaping: one native regular-expression scan and a concatenation
- * are cheaper than a `JSON.stringify` call; anything with a quote, backslash,
- * control character or surrogate (JSON.stringify escapes lone surrogates)
- * still goes through `JSON.stringify`, so the output is identical.
- */
-function str(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
-}
-
-const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
-
-function num(n: number): string {
-  // As JSON.stringify: non-finite numbers become null.
-  return Number.isFinite(n) ? String(n) : "null";
-}
-
-function bool(b: boolean): string {
-  return b ? "true" : "false";
 }

@@ -5,8 +5,10 @@
  * the decision path. The only module that imports pino for decision records.
  *
  * The record is the whole line: no pino `level`, `time`, `pid` or `hostname`
- * decoration (the record carries its own `time`), so records are serialized
- * by `createAuditLineSerializer` (record.ts) and handed to the destination.
+ * decoration (the record carries its own `time`), so lines are written by
+ * `createAuditLineWriter` (line.ts) and handed to the destination; decision
+ * records straight from the decision (`writeDecision`), without building the
+ * record object.
  *
  * The sink buffers lines itself, encoded to UTF-8 in a Buffer, and hands
  * SonicBoom (in its `buffer` content mode) chunks of at least `minLength`
@@ -26,7 +28,9 @@ import { mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { pino } from "pino";
 import type { Result } from "../diagnostics.js";
-import { createAuditLineSerializer, type AuditRecord } from "./record.js";
+import type { DecisionOutcome } from "../decide.js";
+import { createAuditLineWriter } from "./line.js";
+import type { AuditMeta, AuditRecord } from "./record.js";
 
 /** Where records go. */
 export type AuditDestination = "stdout" | { readonly file: string };
@@ -66,6 +70,11 @@ export interface AuditSinkStats {
 export interface AuditSink {
   /** Queues one record; never blocks and never throws. */
   write(record: AuditRecord): void;
+  /**
+   * Queues the decision record of `outcome` (what `write(toAuditRecord(outcome, meta))`
+   * writes, without building the record); never blocks and never throws.
+   */
+  writeDecision(outcome: DecisionOutcome, meta: AuditMeta): void;
   /** Resolves once every record written so far has reached the destination (the OS; no fsync). */
   flush(): Promise<void>;
   /** Flushes and closes the destination; later writes are dropped. Idempotent. */
@@ -136,7 +145,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   // closed or reopened; then the chunk goes to SonicBoom as it is and a fresh
   // one is started (the handed-over one stays SonicBoom's until written). One
   // copy per line, outside the JavaScript heap (see the module comment).
-  const serialize = createAuditLineSerializer();
+  const lines = createAuditLineWriter();
   const minLength = Math.min(MAX_MIN_LENGTH, Math.max(1, Math.floor(options.minLength ?? DEFAULT_MIN_LENGTH)));
   const chunkBytes = minLength + CHUNK_HEADROOM;
   let chunk: Buffer | undefined;
@@ -187,22 +196,48 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   }
   process.on("exit", onExit);
 
+  /** Only allowed decisions are ever sampled: a deny or a would-deny (outcome deny, let through by audit mode) is always kept. */
+  function sampledOutAllow(outcome: "allow" | "deny"): boolean {
+    if (outcome === "allow" && sampleAllowed < 1 && random() >= sampleAllowed) {
+      sampledOut++;
+      return true;
+    }
+    return false;
+  }
+
+  function queue(text: string): void {
+    append(text);
+    written++;
+  }
+
+  function failedLine(err: unknown): void {
+    onError(err instanceof Error ? err : new Error(String(err)));
+  }
+
   function write(record: AuditRecord): void {
     if (closed) return;
-    // Only allowed decisions are ever sampled: a deny or a would-deny (outcome deny, let through by audit mode) is always kept.
-    if (record.type === "decision" && record.outcome === "allow" && sampleAllowed < 1 && random() >= sampleAllowed) {
-      sampledOut++;
-      return;
-    }
-    let line: string;
+    if (record.type === "decision" && sampledOutAllow(record.outcome)) return;
+    let text: string;
     try {
-      line = serialize(record);
+      text = lines.record(record);
     } catch (err) {
-      onError(err instanceof Error ? err : new Error(String(err)));
+      failedLine(err);
       return;
     }
-    append(line);
-    written++;
+    queue(text);
+  }
+
+  function writeDecision(outcome: DecisionOutcome, meta: AuditMeta): void {
+    if (closed) return;
+    if (sampledOutAllow(outcome.decision.outcome)) return;
+    let text: string;
+    try {
+      text = lines.decision(outcome, meta);
+    } catch (err) {
+      failedLine(err);
+      return;
+    }
+    queue(text);
   }
 
   function flushStream(s: Destination): Promise<void> {
@@ -229,6 +264,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     diagnostics: [],
     value: {
       write,
+      writeDecision,
       flush() {
         handOver();
         return flushStream(stream);

@@ -224,6 +224,7 @@ export function compile(set: CheckedPolicySet, options: CompileOptions): Program
         span: r.span,
         node: c.node,
         ref,
+        auditRef: p.mode === "audit" ? ref : Object.freeze({ ...ref, mode: "audit" }),
         enforced: p.mode === "enforce",
       };
       rules.push(rule);

@@ -60,6 +60,8 @@ export interface CompiledRule {
   readonly node: ConditionNode;
   /** The rule as reported with the policy's own mode (under the global audit switch the verdict reports it as `audit`). */
   readonly ref: RuleRef;
+  /** `ref` as reported under the global audit switch (mode `audit`), made once so every decision shares it. */
+  readonly auditRef: RuleRef;
   readonly enforced: boolean;
 }
 

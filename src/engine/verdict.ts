@@ -73,7 +73,7 @@ export function decideVerdict(f: Findings, revision: string, auditAll: boolean, 
       const refs: RuleRef[] = [];
       for (const r of f.matched) {
         if (r.effect !== effect) continue;
-        refs.push(auditAll && r.ref.mode !== "audit" ? { ...r.ref, mode: "audit" } : r.ref);
+        refs.push(auditAll ? r.auditRef : r.ref);
       }
       determining = refs;
     }

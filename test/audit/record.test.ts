@@ -4,13 +4,14 @@ import { decodeInput } from "../../src/audit/decode.js";
 import {
   AUDIT_SCHEMA_VERSION,
   compareDecisions,
-  createAuditLineSerializer,
   DEFAULT_REDACTED_HEADERS,
   recordInput,
   REDACTED,
   toAuditRecord,
   toShadowRecord,
 } from "../../src/audit/record.js";
+import { createAuditLineWriter } from "../../src/audit/line.js";
+import type { AuditMeta } from "../../src/audit/record.js";
 import type { DecisionOutcome } from "../../src/decide.js";
 import { denyBeforeEvaluation, type Decision } from "../../src/engine/decision.js";
 import type { CertificateAttributes, RequestInput } from "../../src/engine/input.js";
@@ -46,6 +47,8 @@ function inputWith(headers: Record<string, string>, query: Record<string, string
     time: T0,
   };
 }
+
+const unauthenticatedCaller = () => ({ authenticated: false, unauthenticatedReason: "not_resolved" });
 
 const meta = { decisionId: "req-1", time: T0, mode: "enforce" as const, micros: 42.123, includeInput: true, redactHeaders: DEFAULT_REDACTED_HEADERS };
 
@@ -246,7 +249,7 @@ describe("recorded inputs read back", () => {
   });
 });
 
-describe("the audit line serializer", () => {
+describe("the audit line writer", () => {
   const outcomeWith = (input: RequestInput, decision: Decision, error?: string): DecisionOutcome => ({
     decision,
     identity: input.caller,
@@ -261,55 +264,82 @@ describe("the audit line serializer", () => {
     reason: "allowed",
     revision: "r1",
   };
+  /** What the writer must write: the record toAuditRecord builds, as JSON.stringify writes it. */
+  const expected = (outcome: DecisionOutcome, m: AuditMeta) => `${JSON.stringify(toAuditRecord(outcome, m))}\n`;
 
-  it("writes exactly what JSON.stringify writes for records toAuditRecord builds (every optional field, both ways)", () => {
-    const line = createAuditLineSerializer();
+  it("writes exactly what JSON.stringify writes for the record of a decision (every optional field, both ways)", () => {
+    const lines = createAuditLineWriter();
     const raw = request(BATCH, "DELETE", "/orders/17?force=1");
-    const records = [
-      toAuditRecord(decideWith(live, raw, { auditAll: true }), { ...meta, mode: "audit", raw }),
-      toAuditRecord(decideWith(live, request(undefined, "GET", "/orders/1")), { ...meta, includeInput: false }),
-      toAuditRecord(outcomeWith(inputWith({ authorization: "Bearer x", "x-\u0001\"q": "v\u2028\ud800" }, { access_token: "t", a: "b" }), allowed), meta),
-      toAuditRecord(outcomeWith(inputWith({}), { ...allowed, detail: "d\n", determining: [] }, "boom \\ \"x\""), { ...meta, micros: Number.NaN }),
-      toAuditRecord(
-        { decision: denyBeforeEvaluation("internal_error", "r", "x", {}), identity: { authenticated: false, unauthenticatedReason: "not_resolved", detail: "é" }, error: "x" },
-        meta,
-      ),
+    const cases: [DecisionOutcome, AuditMeta][] = [
+      [decideWith(live, raw, { auditAll: true }), { ...meta, mode: "audit", raw }],
+      [decideWith(live, request(undefined, "GET", "/orders/1")), { ...meta, includeInput: false }],
+      [outcomeWith(inputWith({ authorization: "Bearer x", "x-\u0001\"q": "v\u2028\ud800" }, { access_token: "t", a: "b" }), allowed), meta],
+      [outcomeWith(inputWith({}), { ...allowed, detail: "d\n", determining: [] }, "boom \\ \"x\""), { ...meta, micros: Number.NaN }],
+      [{ decision: denyBeforeEvaluation("internal_error", "r", "x", {}), identity: { authenticated: false, unauthenticatedReason: "not_resolved", detail: "é" }, error: "x" }, meta],
+      // Refused before evaluation: the request summary comes from the raw request, without its query.
+      [{ decision: denyBeforeEvaluation("malformed_path", "r", "bad", {}), identity: unauthenticatedCaller() }, { ...meta, raw: request(BATCH, "GET", "/a/../b?access_token=t") }],
     ];
-    for (const record of records) {
-      expect(line(record)).toBe(`${JSON.stringify(record)}\n`);
-      // Twice: the second time the certificate comes from the cache.
-      expect(line(record)).toBe(`${JSON.stringify(record)}\n`);
+    for (const [outcome, m] of cases) {
+      expect(lines.decision(outcome, m)).toBe(expected(outcome, m));
+      // Twice: the second time the verdict and the caller come from the caches.
+      expect(lines.decision(outcome, m)).toBe(expected(outcome, m));
     }
-    expect(records[2]?.input?.caller.certificate).toBeDefined();
   });
 
-  it("round-trips arbitrary header, query and context maps and caller strings", () => {
-    const line = createAuditLineSerializer();
-    const name = fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom("__proto__", "constructor", "1", "0"));
+  it("never answers from a cache for a decision that differs in any field the cached text stands for", () => {
+    const lines = createAuditLineWriter();
+    const input = inputWith({ a: "1" });
+    const rule = allowed.determining[0]!;
+    const variants: DecisionOutcome[] = [
+      outcomeWith(input, allowed),
+      outcomeWith(input, { ...allowed, revision: "r2" }),
+      outcomeWith(input, { ...allowed, allowed: false, enforced: false }),
+      outcomeWith(input, { ...allowed, outcome: "deny", reason: "denied_by_rule", determining: [{ ...rule, effect: "deny" }] }),
+      outcomeWith(input, { ...allowed, determining: [rule, { ...rule, rule: "second" }] }),
+      outcomeWith({ ...input, caller: { ...input.caller, spiffeId: "spiffe://prod.example.com/other" } }, allowed),
+      outcomeWith({ ...input, caller: { ...input.caller, source: "principal" } }, allowed),
+      outcomeWith({ ...input, caller: { ...input.caller, certificate: undefined } } as RequestInput, allowed),
+      outcomeWith({ ...input, caller: { authenticated: true, spiffeId: "spiffe://prod.example.com/x", trustDomain: "prod.example.com", path: "/x", source: "principal" } }, allowed),
+      outcomeWith({ ...input, caller: { authenticated: true, spiffeId: "spiffe://prod.example.com/x", trustDomain: "prod.example.com", path: "/x", source: "xfcc" } }, allowed),
+    ];
+    for (let round = 0; round < 2; round++) {
+      for (const outcome of variants) {
+        for (const mode of ["enforce", "audit"] as const) {
+          expect(lines.decision(outcome, { ...meta, mode })).toBe(expected(outcome, { ...meta, mode }));
+        }
+      }
+    }
+  });
+
+  it("round-trips arbitrary header, query and context maps and caller strings, redacting in any case", () => {
+    const lines = createAuditLineWriter();
+    const name = fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom("__proto__", "constructor", "1", "0", "Authorization", "cookie", "access_token"));
     const map = fc.dictionary(name, fc.string({ maxLength: 20 }), { maxKeys: 6 });
     fc.assert(
-      fc.property(map, map, map, fc.string(), (headers, query, context, text) => {
+      fc.property(map, map, map, fc.string(), fc.boolean(), (headers, query, context, text, redact) => {
         const input: RequestInput = { ...inputWith(headers, query), context, caller: { ...inputWith({}).caller, spiffeId: text } };
-        const record = toAuditRecord(outcomeWith(input, { ...allowed, detail: text }), { ...meta, decisionId: text, redactHeaders: new Set(), redactQuery: new Set() });
-        return line(record) === `${JSON.stringify(record)}\n`;
+        const m: AuditMeta = redact ? { ...meta, decisionId: text } : { ...meta, decisionId: text, redactHeaders: new Set(), redactQuery: new Set() };
+        const outcome = outcomeWith(input, { ...allowed, detail: text });
+        return lines.decision(outcome, m) === expected(outcome, m);
       }),
       { numRuns: 300 },
     );
   });
 
   it("escapes strings exactly as JSON.stringify does (quotes, backslashes, control characters, lone surrogates)", () => {
-    const line = createAuditLineSerializer();
+    const lines = createAuditLineWriter();
     const tricky = ['a"b', "a\\b", "a\nb", "\u0000", "\u001f", "\u007f", "\u2028\u2029", "\ud800", "x\udfff", "\ud83d\ude00", "é", "plain"];
+    const m: AuditMeta = { ...meta, redactHeaders: new Set(), redactQuery: new Set() };
     for (const text of tricky) {
       const input: RequestInput = { ...inputWith({ [text]: text }, { [text]: text }), context: { [text]: text }, caller: { ...inputWith({}).caller, spiffeId: text } };
-      const record = toAuditRecord(outcomeWith(input, { ...allowed, detail: text }), { ...meta, decisionId: text, redactHeaders: new Set(), redactQuery: new Set() });
-      expect(line(record)).toBe(`${JSON.stringify(record)}\n`);
+      const outcome = outcomeWith(input, { ...allowed, detail: text, determining: [{ policy: text, rule: text, effect: "allow", mode: "enforce" }] });
+      expect(lines.decision(outcome, { ...m, decisionId: text })).toBe(expected(outcome, { ...m, decisionId: text }));
     }
     fc.assert(
       fc.property(fc.string({ unit: "binary" }), fc.string({ unit: "grapheme-composite" }), (a, b) => {
         const input: RequestInput = { ...inputWith({}), caller: { ...inputWith({}).caller, spiffeId: b } };
-        const record = toAuditRecord(outcomeWith(input, { ...allowed, detail: a }), { ...meta, decisionId: a + b, redactHeaders: new Set(), redactQuery: new Set() });
-        return line(record) === `${JSON.stringify(record)}\n`;
+        const outcome = outcomeWith(input, { ...allowed, detail: a });
+        return lines.decision(outcome, { ...m, decisionId: a + b }) === expected(outcome, { ...m, decisionId: a + b });
       }),
       { numRuns: 300 },
     );
@@ -326,13 +356,10 @@ describe("the audit line serializer", () => {
     expect(a.caller.certificate?.serial).toBe("1001");
   });
 
-  it("writes records of another shape (hand-built, shadow) as parseable lines with the same content", () => {
-    const line = createAuditLineSerializer();
+  it("writes records of another shape (hand-built, shadow) as JSON.stringify does", () => {
+    const lines = createAuditLineWriter();
     const shadow = toShadowRecord(decideWith(live, request(BATCH, "GET", "/orders/1")), decideWith(compile(TIGHTENED), request(BATCH, "GET", "/orders/1")), "outcome", { ...meta, raw: request(BATCH, "GET", "/orders/1") });
-    expect(line(shadow)).toBe(`${JSON.stringify(shadow)}\n`);
-    const handBuilt = { caller: { authenticated: false }, decision_us: 1, version: 1, type: "decision", time: "t", decision_id: "d", revision: "r", mode: "audit", outcome: "deny", allowed: true, enforced: false, would_deny: true, determining: [], reason: "no_matching_allow" } as const;
-    expect(JSON.parse(line(handBuilt))).toEqual(handBuilt);
-    expect(line(handBuilt).endsWith("}\n")).toBe(true);
+    expect(lines.record(shadow)).toBe(`${JSON.stringify(shadow)}\n`);
   });
 });
 
