@@ -38,6 +38,9 @@ export function checkSvid(cert: ParsedCertificate): SvidVerdict {
  * path (X509-SVID §3.1: a leaf's SPIFFE ID MUST have a non-root path).
  */
 export function checkCallerSpiffeId(text: string, what: string): SvidVerdict {
+  // A pure function of the text, asked with the same few callers' IDs on every request: valid ones are remembered.
+  const known = validCallerIds.get(text);
+  if (known !== undefined) return known;
   const parsed = parseSpiffeId(text);
   if (!parsed.ok) {
     return fail("invalid_spiffe_id", `${what} ${quote(text)} is not a valid SPIFFE ID: ${parsed.message} [${parsed.rule}]`);
@@ -45,8 +48,15 @@ export function checkCallerSpiffeId(text: string, what: string): SvidVerdict {
   if (parsed.value.path === "") {
     return fail("not_an_svid", `${what} ${quote(text)} has no path; X509-SVID §3.1 requires a leaf's SPIFFE ID to name a workload`);
   }
-  return { ok: true, id: parsed.value };
+  const valid: SvidVerdict = Object.freeze({ ok: true, id: Object.freeze(parsed.value) });
+  if (validCallerIds.size >= MAX_REMEMBERED_IDS) validCallerIds.clear();
+  validCallerIds.set(text, valid);
+  return valid;
 }
+
+/** Valid caller SPIFFE IDs by their text (bounded: cleared when full). */
+const validCallerIds = new Map<string, SvidVerdict>();
+const MAX_REMEMBERED_IDS = 1024;
 
 /**
  * RFC 5280 §4.1.2.5: the certificate is valid from notBefore to notAfter,
