@@ -8,6 +8,7 @@
  */
 import type { CertificateAttributes, Identity, IdentitySource, RequestInput } from "../engine/input.js";
 import { AUDIT_SCHEMA_VERSION, type DecisionRecord, type ShadowRecord } from "./record.js";
+import { createDataMap } from "../data-map.js";
 
 /** Why a line was skipped: stable codes for reports and tests. */
 export type SkipReason =
@@ -225,8 +226,8 @@ function stringMap(o: Obj, key: string, where: string): Record<string, string> {
   const v = o[key];
   if (v === undefined) return {};
   if (!isObject(v)) throw new ShapeError(`field \`${where}${key}\` is not an object`);
-  // A null-prototype copy: recorded keys such as `__proto__` stay plain data.
-  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  // A data map (src/data-map.ts): recorded keys such as `__proto__` stay plain data.
+  const out: Record<string, string> = createDataMap();
   for (const [k, x] of Object.entries(v)) {
     if (typeof x !== "string") throw new ShapeError(`field \`${where}${key}.${k}\` is not a string`);
     out[k] = x;

@@ -23,6 +23,7 @@
 import { isAscii, isUtf8 as bufferIsUtf8 } from "node:buffer";
 import type { RawRequest } from "../input/raw.js";
 import { WIRE_LDELIM, WIRE_VARINT, WireReader } from "./wire.js";
+import { createDataMap } from "../data-map.js";
 
 /** Every field the decoder reads: (message, field, number), checked against the official descriptors. */
 export const CHECK_REQUEST_LAYOUT: readonly (readonly [string, string, number])[] = [
@@ -153,7 +154,7 @@ export function decodeCheckRequest(buf: Buffer, limits: CheckRequestLimits): Dec
     headerList: undefined,
     source: { address: undefined, port: undefined, principal: "", certificate: "" },
     destination: { address: undefined, port: undefined, principal: "", certificate: "" },
-    contextExtensions: Object.create(null) as Record<string, string>,
+    contextExtensions: createDataMap(),
     bodyBytes: undefined,
     memo: limits.memo,
   };

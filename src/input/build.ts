@@ -16,6 +16,7 @@ import { canonicalizePath, type PathOptions } from "./path.js";
 import { parseQuery, type QueryOptions } from "./query.js";
 import type { BuildInputResult, InputBuilder, InputRejection, RawRequest } from "./raw.js";
 import { isToken, quote, utf8Length } from "./text.js";
+import { createDataMap } from "../data-map.js";
 
 /**
  * Options for canonicalization and limits. Every relaxation is explicit and
@@ -50,7 +51,7 @@ const MAX_METHOD_LENGTH = 64;
 /** Longest accepted scheme. */
 const MAX_SCHEME_LENGTH = 32;
 
-const EMPTY_CONTEXT: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
+const EMPTY_CONTEXT: Readonly<Record<string, string>> = Object.freeze(createDataMap());
 
 function limit(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -203,11 +204,11 @@ export function createInputBuilder(options: InputOptions = {}): InputBuilder {
   return { build };
 }
 
-/** Copies context extensions into a null-prototype object (so `context["constructor"]` is just absent). */
+/** Copies context extensions into a data map (so `context["constructor"]` is just absent). */
 function copyContext(context: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
   const keys = Object.keys(context);
   if (keys.length === 0) return EMPTY_CONTEXT;
-  const out = Object.create(null) as Record<string, string>;
+  const out = createDataMap();
   for (const key of keys) {
     const value = context[key];
     if (typeof value === "string") out[key] = value;

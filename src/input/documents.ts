@@ -20,6 +20,7 @@ import { parsePort } from "./net.js";
 import type { IdentityEvidence, RawRequest } from "./raw.js";
 import { parseRfc3339 } from "./time.js";
 import { utf8Length } from "./text.js";
+import { createDataMap } from "../data-map.js";
 
 /** The stable diagnostic codes of input documents. */
 export type InputDocumentCode =
@@ -106,7 +107,7 @@ class Walk {
   stringMap(field: { value: unknown; path: string } | undefined): Record<string, string> | undefined {
     const o = this.object(field);
     if (!o) return undefined;
-    const out = Object.create(null) as Record<string, string>;
+    const out = createDataMap();
     for (const key of Object.keys(o.obj)) {
       const v = o.obj[key];
       if (typeof v !== "string") this.error("input_wrong_type", `\`${join(o.path, key)}\` must be a string, not ${kind(v)}`);
@@ -295,7 +296,7 @@ export function fromCompactInput(json: unknown): Result<RawRequest> {
     const port = w.port(f.port);
     if (port !== undefined) destination.port = port;
   }
-  const context = w.stringMap(top.context) ?? (Object.create(null) as Record<string, string>);
+  const context = w.stringMap(top.context) ?? createDataMap();
   const time = w.time(top.time);
 
   const xfcc = xfccFrom(headers);
@@ -439,7 +440,7 @@ export function fromCheckRequestJson(json: unknown): Result<RawRequest> {
     if (peer.port !== undefined) destination.port = peer.port;
     if (peer.principal !== undefined) destination.principal = peer.principal;
   }
-  const context = w.stringMap(a.contextExtensions) ?? (Object.create(null) as Record<string, string>);
+  const context = w.stringMap(a.contextExtensions) ?? createDataMap();
 
   let time: number | undefined;
   let method = "";

@@ -9,6 +9,7 @@
  * `request.scheme` are the one way to read them.
  */
 import { TCHAR, codeUnitName, quote, utf8Length } from "./text.js";
+import { createDataMap } from "../data-map.js";
 
 /** Header limits, all required here (the builder fills defaults). */
 export interface HeaderLimits {
@@ -67,7 +68,7 @@ export function collectHeaders(entries: readonly (readonly [string, string])[], 
     }
   }
 
-  const headers = Object.create(null) as Record<string, string>;
+  const headers = createDataMap();
   for (const [rawName, value] of entries) {
     // One native scan per value; the offending character is looked for only when there is one.
     if (CONTROL_CHARACTER.test(value)) {

@@ -8,6 +8,7 @@
  * (see docs/paths.md, "Query").
  */
 import { codeUnitName, percentByteAt, quote, readPercentUtf8 } from "./text.js";
+import { createDataMap } from "../data-map.js";
 
 /** Explicit relaxations of the query rules. */
 export interface QueryOptions {
@@ -34,14 +35,14 @@ export type QueryRule =
 export type ParsedQuery =
   | {
       readonly ok: true;
-      /** Decoded name → decoded value; a repeated name's values joined with `,`. A null-prototype object. */
+      /** Decoded name → decoded value; a repeated name's values joined with `,`. A data map (src/data-map.ts): nothing inherited. */
       readonly query: Readonly<Record<string, string>>;
       /** The relaxations this query needed. */
       readonly relaxed: readonly QueryRule[];
     }
   | { readonly ok: false; readonly rule: QueryRule; readonly detail: string };
 
-const EMPTY: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
+const EMPTY: Readonly<Record<string, string>> = Object.freeze(createDataMap());
 const NONE: readonly QueryRule[] = Object.freeze([]);
 
 type Problem = { readonly rule: QueryRule; readonly detail: string };
@@ -138,7 +139,7 @@ function component(text: string, start: number, end: number, options: QueryOptio
  */
 export function parseQuery(raw: string | undefined, options: QueryOptions = {}): ParsedQuery {
   if (raw === undefined || raw.length === 0) return { ok: true, query: EMPTY, relaxed: NONE };
-  const query = Object.create(null) as Record<string, string>;
+  const query = createDataMap();
   const relaxed: QueryRule[] = [];
   let start = 0;
   const length = raw.length;

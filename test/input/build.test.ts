@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { unauthenticated, type Identity } from "../../src/engine/input.js";
 import { createInputBuilder, DEFAULT_INPUT_LIMITS, type InputOptions } from "../../src/input/build.js";
 import type { BuildInputResult, RawRequest } from "../../src/input/raw.js";
+import { inheritsNothing } from "../../src/data-map.js";
 
 const caller: Identity = {
   authenticated: true,
@@ -66,15 +67,18 @@ describe("createInputBuilder: a realistic Envoy request", () => {
     expect(input.time).toBe(NOW);
   });
 
-  it("gives null-prototype maps (no inherited `constructor`, `__proto__`, `toString`)", () => {
-    const result = build(raw({ headers: [["constructor", "x"]], contextExtensions: { __proto__: "p" } as Record<string, string> }));
+  it("gives data maps that inherit nothing (no inherited `constructor`, `__proto__`, `toString`)", () => {
+    const result = build(raw({ headers: [["constructor", "x"], ["__proto__", "y"]], contextExtensions: { __proto__: "p" } as Record<string, string> }));
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     for (const map of [result.input.request.headers, result.input.request.query, result.input.context]) {
-      expect(Object.getPrototypeOf(map)).toBe(null);
+      expect(inheritsNothing(map)).toBe(true);
       expect((map as Record<string, unknown>)["toString"]).toBeUndefined();
+      expect("hasOwnProperty" in map).toBe(false);
     }
     expect(result.input.request.headers["constructor"]).toBe("x");
+    expect(result.input.request.headers["__proto__"]).toBe("y");
+    expect(Object.keys(result.input.request.headers)).toEqual(["constructor", "__proto__"]);
   });
 });
 

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { anyText } from "./arbitraries.js";
 import { describe, expect, it } from "vitest";
 import { parseQuery, type QueryOptions } from "../../src/input/query.js";
+import { inheritsNothing } from "../../src/data-map.js";
 
 function decoded(raw: string | undefined, options?: QueryOptions): Record<string, string> | string {
   const r = parseQuery(raw, options);
@@ -45,11 +46,12 @@ describe("parseQuery", () => {
     expect(decoded(raw)).toEqual(expected);
   });
 
-  it("gives a null-prototype map so `__proto__` and `constructor` are plain names", () => {
+  it("gives a data map that inherits nothing, so `__proto__` and `constructor` are plain names", () => {
     const r = parseQuery("__proto__=x&constructor=y");
     expect(r.ok).toBe(true);
     if (r.ok) {
-      expect(Object.getPrototypeOf(r.query)).toBe(null);
+      expect(inheritsNothing(r.query)).toBe(true);
+      expect(Object.keys(r.query)).toEqual(["__proto__", "constructor"]);
       expect(r.query["__proto__"]).toBe("x");
       expect(r.query["constructor"]).toBe("y");
       expect(r.query["toString"]).toBeUndefined();
