@@ -1,10 +1,12 @@
 /**
  * Audit lines: the JSON text the sink writes. A decision record's line is
- * written straight from the decision (`DecisionOutcome` plus `AuditMeta`),
- * byte for byte what `JSON.stringify(toAuditRecord(outcome, meta))` writes,
- * without building the record object first: the server writes one line per
- * decision, and in a busy server the record's objects (a copy of every header
- * for redaction among them) cost more than the text.
+ * encoded straight from the decision (`DecisionOutcome` plus `AuditMeta`)
+ * into UTF-8 bytes, byte for byte what `JSON.stringify(toAuditRecord(outcome,
+ * meta))` encodes to, without building the record object or the line's
+ * string first: the server writes one line per decision, and in a busy server
+ * the record's objects (a copy of every header for redaction among them) and
+ * the line's string (hundreds of short pieces V8 must flatten before encoding)
+ * cost more than deciding.
  *
  * The parts that recur across decisions are written once and kept:
  * - the verdict (`revision` … `reason`) per determining rule (the engine hands
@@ -14,7 +16,8 @@
  *   per SPIFFE ID for callers without one;
  * - the `"name":` part of each header and query parameter.
  * Each cache checks every field it stands for, so a hit is always exactly what
- * writing afresh would give (the tests compare with `JSON.stringify`).
+ * writing afresh would give (the tests compare with `JSON.stringify`). Cached
+ * parts and the fixed text between values are kept as bytes and copied.
  *
  * Every other record (shadow records, hand-built ones) goes through
  * `JSON.stringify`: they are rare.
@@ -37,28 +40,44 @@ import {
 
 /** Writes audit lines (each with its trailing newline). */
 export interface AuditLineWriter {
-  /** The decision record of `outcome`: exactly `JSON.stringify(toAuditRecord(outcome, meta)) + "\n"`. */
+  /**
+   * Encodes the decision record of `outcome`: exactly the UTF-8 bytes of
+   * `JSON.stringify(toAuditRecord(outcome, meta)) + "\n"`. The bytes are a view
+   * of the writer's own buffer, valid until its next call: copy them before.
+   */
+  decisionBytes(outcome: DecisionOutcome, meta: AuditMeta): Uint8Array;
+  /** The same line as text. */
   decision(outcome: DecisionOutcome, meta: AuditMeta): string;
   /** Any record, as `JSON.stringify` writes it. */
   record(record: AuditRecord): string;
 }
 
-/** A verdict fragment and everything it was written from. */
+/** A verdict's bytes and everything they were written from. */
 interface VerdictEntry {
   readonly revision: string;
   readonly mode: string;
   readonly decision: Pick<Decision, "outcome" | "allowed" | "enforced" | "reason">;
   readonly determining: readonly RuleRef[];
-  readonly json: string;
+  readonly bytes: Uint8Array;
 }
 
-/** The caller fragments of one certificate and the identity fields they were written from. */
+/** The caller fragments of one certificate (or SPIFFE ID) and the identity fields they were written from. */
 interface CallerEntry {
   readonly identity: Identity;
   /** `{...}` of the record's `caller`. */
-  readonly summary: string;
+  readonly summary: Uint8Array;
   /** `{...}` of the record's `input.caller`. */
-  readonly recorded: string;
+  readonly recorded: Uint8Array;
+}
+
+/** A header, query or context name: its `{"name":` and `,"name":` bytes, and whether the last redaction set asked redacts it. */
+interface NameEntry {
+  readonly first: Uint8Array;
+  readonly next: Uint8Array;
+  readonly lowerCase: string;
+  redactions: ReadonlySet<string> | undefined;
+  redactionsLowerCase?: boolean;
+  redacted: boolean;
 }
 
 /** Verdicts with no determining rule (no match, errors), by reason: keyed on this object. */
@@ -70,46 +89,63 @@ const MAX_CALLERS_BY_ID = 4096;
 /** Most `"name":` fragments kept; names beyond it are written every time. */
 const MAX_NAME_FRAGMENTS = 4096;
 
+/** First size of a writer's buffer; it doubles when a line needs more. */
+const INITIAL_BYTES = 16 * 1024;
+
 /** Creates a writer; its caches live as long as it does. */
 export function createAuditLineWriter(): AuditLineWriter {
   const verdicts = new WeakMap<object, VerdictEntry[]>();
   const callers = new WeakMap<CertificateAttributes, CallerEntry>();
   // Callers without a parsed certificate, by SPIFFE ID (bounded: an ID is a few dozen bytes, callers are few).
   const callersById = new Map<string, CallerEntry>();
-  const names = new Map<string, string>();
+  const names = new Map<string, NameEntry>();
+  const out = new ByteWriter(INITIAL_BYTES);
 
-  function name(key: string): string {
-    let fragment = names.get(key);
-    if (fragment === undefined) {
-      fragment = `${str(key)}:`;
-      if (names.size < MAX_NAME_FRAGMENTS) names.set(key, fragment);
+  function name(key: string): NameEntry {
+    let entry = names.get(key);
+    if (entry === undefined) {
+      const json = JSON.stringify(key);
+      entry = { first: utf8(`{${json}:`), next: utf8(`,${json}:`), lowerCase: key.toLowerCase(), redactions: undefined, redacted: false };
+      if (names.size < MAX_NAME_FRAGMENTS) names.set(key, entry);
     }
-    return fragment;
+    return entry;
   }
 
-  function verdict(d: Decision, mode: string): string {
+  /** Whether `key` is redacted by `redact`, remembered per name for the last set asked. */
+  function isRedacted(entry: NameEntry, key: string, redact: ReadonlySet<string>, lowerCase: boolean): boolean {
+    if (entry.redactions !== redact || entry.redactionsLowerCase !== lowerCase) {
+      entry.redacted = redact.has(lowerCase ? entry.lowerCase : key);
+      entry.redactions = redact;
+      entry.redactionsLowerCase = lowerCase;
+    }
+    return entry.redacted;
+  }
+
+  function verdict(d: Decision, mode: string): Uint8Array {
     const key = d.determining.length > 0 ? d.determining[0]! : NO_RULE;
     let entries = verdicts.get(key);
     if (entries !== undefined) {
       for (const e of entries) {
         if (e.revision === d.revision && e.mode === mode && e.decision.outcome === d.outcome && e.decision.allowed === d.allowed && e.decision.enforced === d.enforced && e.decision.reason === d.reason && sameRules(e.determining, d.determining)) {
-          return e.json;
+          return e.bytes;
         }
       }
     } else {
       entries = [];
       verdicts.set(key, entries);
     }
-    let json = `"revision":${str(d.revision)},"mode":${str(mode)},"outcome":${str(d.outcome)},"allowed":${bool(d.allowed)},"enforced":${bool(d.enforced)},"would_deny":${bool(wouldDeny(d))},"determining":[`;
+    const j = JSON.stringify;
+    let json = `"revision":${j(d.revision)},"mode":${j(mode)},"outcome":${j(d.outcome)},"allowed":${j(d.allowed)},"enforced":${j(d.enforced)},"would_deny":${j(wouldDeny(d))},"determining":[`;
     for (let k = 0; k < d.determining.length; k++) {
       const rule = d.determining[k]!;
-      json += `${k === 0 ? "" : ","}{"policy":${str(rule.policy)},"rule":${str(rule.rule)},"effect":${str(rule.effect)},"mode":${str(rule.mode)}}`;
+      json += `${k === 0 ? "" : ","}{"policy":${j(rule.policy)},"rule":${j(rule.rule)},"effect":${j(rule.effect)},"mode":${j(rule.mode)}}`;
     }
-    json += `],"reason":${str(d.reason)}`;
+    json += `],"reason":${j(d.reason)}`;
+    const bytes = utf8(json);
     // A few variants per key at most (revisions, modes); a reload makes new rule objects anyway.
     if (entries.length >= 8) entries.shift();
-    entries.push({ revision: d.revision, mode, decision: { outcome: d.outcome, allowed: d.allowed, enforced: d.enforced, reason: d.reason }, determining: [...d.determining], json });
-    return json;
+    entries.push({ revision: d.revision, mode, decision: { outcome: d.outcome, allowed: d.allowed, enforced: d.enforced, reason: d.reason }, determining: [...d.determining], bytes });
+    return bytes;
   }
 
   function caller(identity: Identity): CallerEntry {
@@ -118,60 +154,304 @@ export function createAuditLineWriter(): AuditLineWriter {
     const cached = certificate !== undefined ? callers.get(certificate) : id !== undefined ? callersById.get(id) : undefined;
     if (cached !== undefined && sameIdentity(cached.identity, identity)) return cached;
     // Written once per caller, so as the record writes them: JSON.stringify of the record's own mirrors.
-    const entry: CallerEntry = { identity: { ...identity }, summary: JSON.stringify(recordCaller(identity)), recorded: JSON.stringify(recordIdentity(identity)) };
+    const entry: CallerEntry = { identity: { ...identity }, summary: utf8(JSON.stringify(recordCaller(identity))), recorded: utf8(JSON.stringify(recordIdentity(identity))) };
     if (certificate !== undefined) callers.set(certificate, entry);
     else if (id !== undefined && (callersById.size < MAX_CALLERS_BY_ID || callersById.has(id))) callersById.set(id, entry);
     return entry;
   }
 
-  function stringMap(map: Readonly<Record<string, string>>, redact: ReadonlySet<string> | undefined, lowerCase: boolean, redacted: string[] | undefined): string {
-    let s = "";
+  function stringMap(map: Readonly<Record<string, string>>, redact: ReadonlySet<string> | undefined, lowerCase: boolean, redacted: string[] | undefined): void {
+    let first = true;
     for (const key of Object.keys(map)) {
-      const value = map[key]!;
-      let text: string;
-      if (redact !== undefined && redact.has(lowerCase ? key.toLowerCase() : key)) {
-        text = REDACTED_JSON;
+      const entry = name(key);
+      out.bytes(first ? entry.first : entry.next);
+      first = false;
+      if (redact !== undefined && isRedacted(entry, key, redact, lowerCase)) {
+        out.bytes(REDACTED_JSON);
         redacted!.push(key);
       } else {
-        text = str(value);
+        out.string(map[key]!);
       }
-      s += s === "" ? `{${name(key)}${text}` : `,${name(key)}${text}`;
     }
-    return s === "" ? "{}" : `${s}}`;
+    out.bytes(first ? EMPTY_OBJECT : CLOSE_BRACE);
   }
 
-  function input(i: RequestInput, recordedCaller: string, meta: AuditMeta): string {
+  function peer(ip: string | undefined, port: number | undefined, spiffeId: string | undefined): void {
+    let first = true;
+    if (ip !== undefined) {
+      out.bytes(K_IP_FIRST);
+      out.string(ip);
+      first = false;
+    }
+    if (port !== undefined) {
+      out.bytes(first ? K_PORT_FIRST : K_PORT);
+      out.number(port);
+      first = false;
+    }
+    if (spiffeId !== undefined) {
+      out.bytes(first ? K_SPIFFE_ID_FIRST : K_SPIFFE_ID);
+      out.string(spiffeId);
+      first = false;
+    }
+    out.bytes(first ? EMPTY_OBJECT : CLOSE_BRACE);
+  }
+
+  function input(i: RequestInput, recordedCaller: Uint8Array, meta: AuditMeta): void {
     const r = i.request;
     const redactedHeaders: string[] = [];
     const redactedQuery: string[] = [];
-    const headers = stringMap(r.headers, meta.redactHeaders, true, redactedHeaders);
-    const query = stringMap(r.query, meta.redactQuery ?? DEFAULT_REDACTED_QUERY, false, redactedQuery);
-    let s = `{"caller":${recordedCaller},"request":{"method":${str(r.method)},"path":${str(r.path)},"query":${query},"headers":${headers},"host":${str(r.host)},"scheme":${str(r.scheme)}}`;
-    s += `,"source":${peer(i.source.ip, i.source.port, undefined)},"destination":${peer(i.destination.ip, i.destination.port, i.destination.spiffeId)}`;
-    s += `,"context":${stringMap(i.context, undefined, false, undefined)},"time":${num(i.time)}`;
-    if (redactedHeaders.length > 0) s += `,"redacted_headers":${JSON.stringify(redactedHeaders.sort())}`;
-    if (redactedQuery.length > 0) s += `,"redacted_query":${JSON.stringify(redactedQuery.sort())}`;
-    return `${s}}`;
+    out.bytes(K_INPUT_CALLER);
+    out.bytes(recordedCaller);
+    out.bytes(K_INPUT_METHOD);
+    out.string(r.method);
+    out.bytes(K_PATH);
+    out.string(r.path);
+    out.bytes(K_QUERY);
+    stringMap(r.query, meta.redactQuery ?? DEFAULT_REDACTED_QUERY, false, redactedQuery);
+    out.bytes(K_HEADERS);
+    stringMap(r.headers, meta.redactHeaders, true, redactedHeaders);
+    out.bytes(K_HOST);
+    out.string(r.host);
+    out.bytes(K_SCHEME);
+    out.string(r.scheme);
+    out.bytes(K_SOURCE);
+    peer(i.source.ip, i.source.port, undefined);
+    out.bytes(K_DESTINATION);
+    peer(i.destination.ip, i.destination.port, i.destination.spiffeId);
+    out.bytes(K_CONTEXT);
+    stringMap(i.context, undefined, false, undefined);
+    out.bytes(K_TIME);
+    out.number(i.time);
+    if (redactedHeaders.length > 0) {
+      out.bytes(K_REDACTED_HEADERS);
+      out.text(JSON.stringify(redactedHeaders.sort()));
+    }
+    if (redactedQuery.length > 0) {
+      out.bytes(K_REDACTED_QUERY);
+      out.text(JSON.stringify(redactedQuery.sort()));
+    }
+    out.bytes(CLOSE_BRACE);
   }
 
-  function decision(outcome: DecisionOutcome, meta: AuditMeta): string {
+  /** The request summary (`recordRequest`, so both say the same). */
+  function request(input: RequestInput | undefined, raw: AuditMeta["raw"]): void {
+    const r = recordRequest(input, raw);
+    if (r === undefined) return;
+    out.bytes(K_REQUEST_METHOD);
+    out.string(r.method);
+    out.bytes(K_PATH);
+    out.string(r.path);
+    out.bytes(r.path_normalized ? K_NORMALIZED_HOST : K_NOT_NORMALIZED_HOST);
+    out.string(r.host);
+    if (r.source_address !== undefined) {
+      out.bytes(K_SOURCE_ADDRESS);
+      out.string(r.source_address);
+    }
+    if (r.source_port !== undefined) {
+      out.bytes(K_SOURCE_PORT);
+      out.number(r.source_port);
+    }
+    out.bytes(CLOSE_BRACE);
+  }
+
+  function decisionBytes(outcome: DecisionOutcome, meta: AuditMeta): Uint8Array {
     const d = outcome.decision;
     const who = caller(outcome.identity);
-    let s = `{"version":${AUDIT_SCHEMA_VERSION},"type":"decision","time":${str(isoTime(meta.time))},"decision_id":${str(meta.decisionId)},${verdict(d, meta.mode)}`;
-    if (d.detail !== undefined) s += `,"detail":${str(d.detail)}`;
-    s += `,"caller":${who.summary}`;
-    const request = requestSummary(outcome.input, meta.raw);
-    if (request !== undefined) s += `,"request":${request}`;
-    s += `,"decision_us":${num(Math.round(meta.micros * 10) / 10)}`;
-    if (outcome.error !== undefined) s += `,"error":${str(outcome.error)}`;
-    if (meta.includeInput && outcome.input) s += `,"input":${input(outcome.input, who.recorded, meta)}`;
-    return `${s}}\n`;
+    const verdictBytes = verdict(d, meta.mode);
+    out.reset();
+    out.bytes(K_HEAD);
+    out.string(isoTime(meta.time));
+    out.bytes(K_DECISION_ID);
+    out.string(meta.decisionId);
+    out.bytes(COMMA);
+    out.bytes(verdictBytes);
+    if (d.detail !== undefined) {
+      out.bytes(K_DETAIL);
+      out.string(d.detail);
+    }
+    out.bytes(K_CALLER);
+    out.bytes(who.summary);
+    request(outcome.input, meta.raw);
+    out.bytes(K_DECISION_US);
+    out.number(Math.round(meta.micros * 10) / 10);
+    if (outcome.error !== undefined) {
+      out.bytes(K_ERROR);
+      out.string(outcome.error);
+    }
+    if (meta.includeInput && outcome.input) input(outcome.input, who.recorded, meta);
+    out.bytes(LINE_END);
+    return out.view();
   }
 
-  return { decision, record: (record) => `${JSON.stringify(record)}\n` };
+  return {
+    decisionBytes,
+    decision: (outcome, meta) => TEXT.decode(decisionBytes(outcome, meta)),
+    record: (record) => `${JSON.stringify(record)}\n`,
+  };
 }
 
-const REDACTED_JSON = JSON.stringify(REDACTED);
+/**
+ * Appends UTF-8 to one growing buffer. Printable ASCII, the bulk of a record,
+ * is copied a code unit at a time (short values) or natively (long ones); any
+ * other string goes through `JSON.stringify` and the native encoder, so the
+ * bytes are always those of `JSON.stringify`'s text.
+ */
+class ByteWriter {
+  private buf: Buffer;
+  private pos = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  /** The bytes written since `reset`, as a view of the buffer. */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  bytes(b: Uint8Array): void {
+    const n = b.length;
+    this.room(n);
+    if (n <= SHORT_BYTES) {
+      const buf = this.buf;
+      const p = this.pos;
+      for (let i = 0; i < n; i++) buf[p + i] = b[i]!;
+    } else {
+      this.buf.set(b, this.pos);
+    }
+    this.pos += n;
+  }
+
+  /** A JSON string literal of `s`. */
+  string(s: string): void {
+    const n = s.length;
+    if (n > SHORT_STRING) {
+      this.longString(s);
+      return;
+    }
+    this.room(n + 2);
+    const buf = this.buf;
+    const start = this.pos;
+    let p = start;
+    buf[p++] = QUOTE;
+    // Checks and copies in one pass; anything JSON.stringify would escape, or that is not ASCII, starts over.
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === QUOTE || c === BACKSLASH) {
+        this.text(JSON.stringify(s));
+        return;
+      }
+      buf[p++] = c;
+    }
+    buf[p++] = QUOTE;
+    this.pos = p;
+  }
+
+  private longString(s: string): void {
+    if (NEEDS_ESCAPE_OR_NOT_ASCII.test(s)) {
+      this.text(JSON.stringify(s));
+      return;
+    }
+    const n = s.length;
+    this.room(n + 2);
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = QUOTE;
+    if (hasWriteMethods) (buf as Buffer & WriteMethods).latin1Write(s, p, n);
+    else buf.write(s, p, n, "latin1");
+    p += n;
+    buf[p++] = QUOTE;
+    this.pos = p;
+  }
+
+  /** A JSON number (as JSON.stringify: non-finite numbers are null). */
+  number(n: number): void {
+    this.ascii(Number.isFinite(n) ? String(n) : "null");
+  }
+
+  /** Text already in JSON form (any characters). */
+  text(s: string): void {
+    this.room(s.length * 3);
+    this.pos += hasWriteMethods ? (this.buf as Buffer & WriteMethods).utf8Write(s, this.pos) : this.buf.write(s, this.pos, "utf8");
+  }
+
+  private ascii(s: string): void {
+    const n = s.length;
+    this.room(n);
+    const buf = this.buf;
+    const p = this.pos;
+    for (let i = 0; i < n; i++) buf[p + i] = s.charCodeAt(i);
+    this.pos = p + n;
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
+  }
+}
+
+/** Byte runs up to this long are copied in a JavaScript loop: `set` costs more for short ones. */
+const SHORT_BYTES = 32;
+
+/** Strings up to this long are checked and copied in a JavaScript loop: a native call costs more. */
+const SHORT_STRING = 48;
+
+/** Anything but printable ASCII other than `"` and `\\` (which JSON.stringify would escape or a byte copy would mis-encode). */
+const NEEDS_ESCAPE_OR_NOT_ASCII = /[^\u0020\u0021\u0023-\u005b\u005d-\u007e]/;
+
+// Buffer's own write methods, without `write`'s argument handling (as check-request.ts uses its slice methods).
+type WriteMethods = { latin1Write(s: string, offset: number, length: number): number; utf8Write(s: string, offset: number): number };
+const hasWriteMethods = typeof (Buffer.prototype as unknown as Partial<WriteMethods>).latin1Write === "function";
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const TEXT = new TextDecoder();
+
+function utf8(s: string): Uint8Array {
+  return Buffer.from(s, "utf8");
+}
+
+// The fixed text between values, in the documented key order (docs/audit.md).
+const K_HEAD = utf8(`{"version":${AUDIT_SCHEMA_VERSION},"type":"decision","time":`);
+const K_DECISION_ID = utf8(`,"decision_id":`);
+const K_DETAIL = utf8(`,"detail":`);
+const K_CALLER = utf8(`,"caller":`);
+const K_REQUEST_METHOD = utf8(`,"request":{"method":`);
+const K_PATH = utf8(`,"path":`);
+const K_NORMALIZED_HOST = utf8(`,"path_normalized":true,"host":`);
+const K_NOT_NORMALIZED_HOST = utf8(`,"path_normalized":false,"host":`);
+const K_SOURCE_ADDRESS = utf8(`,"source_address":`);
+const K_SOURCE_PORT = utf8(`,"source_port":`);
+const K_DECISION_US = utf8(`,"decision_us":`);
+const K_ERROR = utf8(`,"error":`);
+const K_INPUT_CALLER = utf8(`,"input":{"caller":`);
+const K_INPUT_METHOD = utf8(`,"request":{"method":`);
+const K_QUERY = utf8(`,"query":`);
+const K_HEADERS = utf8(`,"headers":`);
+const K_HOST = utf8(`,"host":`);
+const K_SCHEME = utf8(`,"scheme":`);
+const K_SOURCE = utf8(`},"source":`);
+const K_DESTINATION = utf8(`,"destination":`);
+const K_CONTEXT = utf8(`,"context":`);
+const K_TIME = utf8(`,"time":`);
+const K_REDACTED_HEADERS = utf8(`,"redacted_headers":`);
+const K_REDACTED_QUERY = utf8(`,"redacted_query":`);
+const K_IP_FIRST = utf8(`{"ip":`);
+const K_PORT_FIRST = utf8(`{"port":`);
+const K_PORT = utf8(`,"port":`);
+const K_SPIFFE_ID_FIRST = utf8(`{"spiffe_id":`);
+const K_SPIFFE_ID = utf8(`,"spiffe_id":`);
+const CLOSE_BRACE = utf8("}");
+const EMPTY_OBJECT = utf8("{}");
+const COMMA = utf8(",");
+const LINE_END = utf8("}\n");
+const REDACTED_JSON = utf8(JSON.stringify(REDACTED));
 
 function sameRules(a: readonly RuleRef[], b: readonly RuleRef[]): boolean {
   if (a.length !== b.length) return false;
@@ -190,44 +470,4 @@ function sameIdentity(a: Identity, b: Identity): boolean {
     a.unauthenticatedReason === b.unauthenticatedReason &&
     a.detail === b.detail
   );
-}
-
-/** `{...}` of a record's request summary (`recordRequest`, so both say the same). */
-function requestSummary(input: RequestInput | undefined, raw: AuditMeta["raw"]): string | undefined {
-  const r = recordRequest(input, raw);
-  if (r === undefined) return undefined;
-  let s = `{"method":${str(r.method)},"path":${str(r.path)},"path_normalized":${bool(r.path_normalized)},"host":${str(r.host)}`;
-  if (r.source_address !== undefined) s += `,"source_address":${str(r.source_address)}`;
-  if (r.source_port !== undefined) s += `,"source_port":${num(r.source_port)}`;
-  return `${s}}`;
-}
-
-function peer(ip: string | undefined, port: number | undefined, spiffeId: string | undefined): string {
-  let s = "";
-  if (ip !== undefined) s += `,"ip":${str(ip)}`;
-  if (port !== undefined) s += `,"port":${num(port)}`;
-  if (spiffeId !== undefined) s += `,"spiffe_id":${str(spiffeId)}`;
-  return s === "" ? "{}" : `{${s.slice(1)}}`;
-}
-
-/**
- * A JSON string literal. Most recorded strings (ids, names, paths, SPIFFE ids)
- * need no escaping: one native regular-expression scan and a concatenation
- * are cheaper than a `JSON.stringify` call; anything with a quote, backslash,
- * control character or surrogate (JSON.stringify escapes lone surrogates)
- * still goes through `JSON.stringify`, so the output is identical.
- */
-function str(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
-}
-
-const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
-
-function num(n: number): string {
-  // As JSON.stringify: non-finite numbers become null.
-  return Number.isFinite(n) ? String(n) : "null";
-}
-
-function bool(b: boolean): string {
-  return b ? "true" : "false";
 }

@@ -140,7 +140,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     return s;
   }
 
-  // Lines are encoded straight into `chunk` and wait there until `minLength`
+  // Lines are encoded straight into `chunk` (decision lines are encoded by the writer and copied in) and wait there until `minLength`
   // bytes are waiting, the flush interval passes, or the sink is flushed,
   // closed or reopened; then the chunk goes to SonicBoom as it is and a fresh
   // one is started (the handed-over one stays SonicBoom's until written). One
@@ -184,6 +184,19 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     if (used >= minLength) handOver();
   }
 
+  /** `append` for a line already encoded (a view the writer reuses: copied here). */
+  function appendBytes(line: Uint8Array): void {
+    if (chunk !== undefined && used + line.length > chunk.length) handOver();
+    if (line.length > chunkBytes) {
+      toStream(Buffer.from(line));
+      return;
+    }
+    chunk ??= Buffer.allocUnsafe(chunkBytes);
+    chunk.set(line, used);
+    used += line.length;
+    if (used >= minLength) handOver();
+  }
+
   // pino's own exit hook flushes SonicBoom synchronously, but it runs before
   // this one (registered first): hand over what waits here, then flush again.
   function onExit(): void {
@@ -205,11 +218,6 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     return false;
   }
 
-  function queue(text: string): void {
-    append(text);
-    written++;
-  }
-
   function failedLine(err: unknown): void {
     onError(err instanceof Error ? err : new Error(String(err)));
   }
@@ -224,20 +232,22 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       failedLine(err);
       return;
     }
-    queue(text);
+    append(text);
+    written++;
   }
 
   function writeDecision(outcome: DecisionOutcome, meta: AuditMeta): void {
     if (closed) return;
     if (sampledOutAllow(outcome.decision.outcome)) return;
-    let text: string;
+    let bytes: Uint8Array;
     try {
-      text = lines.decision(outcome, meta);
+      bytes = lines.decisionBytes(outcome, meta);
     } catch (err) {
       failedLine(err);
       return;
     }
-    queue(text);
+    appendBytes(bytes);
+    written++;
   }
 
   function flushStream(s: Destination): Promise<void> {
