@@ -459,7 +459,7 @@ function readHeaderValue(r: WireReader, end: number, strings: StringMemo | undef
       key = readText(r, end, strings);
     } else if (field === 2) {
       if (!expectLdelim(r, wire, "HeaderValue.value")) return undefined;
-      value = readText(r, end, strings);
+      value = readText(r, end, UNIQUE_PER_REQUEST.has(key) ? undefined : strings);
     } else if (field === 3) {
       if (!expectLdelim(r, wire, "HeaderValue.raw_value")) return undefined;
       const stop = r.ldelimEnd(end);
@@ -493,13 +493,36 @@ function readStringPair(r: WireReader, end: number, what: string, strings?: Stri
     const wire = t & 7;
     if (field === 1 || field === 2) {
       if (!expectLdelim(r, wire, what)) return undefined;
-      const text = readText(r, end, strings);
+      // A value that is new on every request would only churn the memo (and keep itself alive in it).
+      const text = readText(r, end, field === 2 && UNIQUE_PER_REQUEST.has(key) ? undefined : strings);
       if (field === 1) key = text;
       else value = text;
     } else skipField(r, field, wire, end);
   }
   return r.error === undefined ? [key, value] : undefined;
 }
+
+/**
+ * Headers whose values differ on every request (request ids and tracing
+ * context): decoded without the string memo. Only a cost saving: any header
+ * decodes to the same text either way.
+ */
+const UNIQUE_PER_REQUEST: ReadonlySet<string> = new Set([
+  "x-request-id",
+  "x-client-trace-id",
+  "traceparent",
+  "tracestate",
+  "x-b3-traceid",
+  "x-b3-spanid",
+  "x-b3-parentspanid",
+  "b3",
+  "x-ot-span-context",
+  "x-cloud-trace-context",
+  "x-amzn-trace-id",
+  "x-datadog-trace-id",
+  "x-datadog-parent-id",
+  "uber-trace-id",
+]);
 
 function readString(r: WireReader, end: number): string {
   const stop = r.ldelimEnd(end);

@@ -233,6 +233,23 @@ describe("decodeCheckRequest", () => {
     expect(headersOf({ h7: "v8", Aa: "BB" })).toEqual([["h7", "v8"], ["Aa", "BB"]]);
   });
 
+  it("decodes request ids and tracing headers without the memo, in both header forms", () => {
+    const memo = createDecodeMemo();
+    const limits = { ...LIMITS, memo };
+    for (const encodeRawHeaders of [false, true]) {
+      for (let n = 0; n < 3; n++) {
+        const id = `3f1c9a8e-2b7d-4c61-9f0a-${String(n).padStart(12, "0")}`;
+        // (The fixture adds its own x-request-id, 0d6f8d5e-…, to every request.)
+        const headers = { "x-b3-traceid": id, traceparent: `00-${id}-01`, "x-b3-spanid": `e457b5a2e4d8${n}`, accept: "application/json" };
+        const result = decodeCheckRequest(encodeCheckRequest(envoyCheckRequest({ headers, encodeRawHeaders })), limits);
+        expect(result.ok && Object.fromEntries(result.raw.headers.filter(([name]) => name in headers))).toEqual(headers);
+      }
+    }
+    const remembered = [...(memo.strings?.values() ?? [])];
+    expect(remembered).toContain("application/json");
+    expect(remembered.some((text) => text.includes("3f1c9a8e") || text.startsWith("e457b5a2") || text.startsWith("0d6f8d5e"))).toBe(false);
+  });
+
   it("reads a CheckRequest exactly as Envoy fills it (headers map)", () => {
     const pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
     const request = envoyCheckRequest({
