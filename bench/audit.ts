@@ -5,13 +5,14 @@
  * - baseline: `decide` through the real resolver, input builder and engine,
  *   for a realistic request (16 headers, one of them redacted) against the
  *   shipped policies/;
- * - + record: the same, plus `toAuditRecord` (with the input, redaction);
- * - + JSON.stringify: plus serializing the record (what the sink does first);
- * - + record + sink: plus `sink.write` to a file (JSON.stringify and a buffer
- *   append; the file write itself is asynchronous; in this synchronous loop
- *   the buffer only drains between lines, so this row is an upper bound that
- *   includes the garbage collector's work on the growing buffer);
- * - the same with `--audit-input none`.
+ * - + line: plus encoding the record's line straight from the decision
+ *   (`createAuditLineWriter`, what the server's sink does);
+ * - + sink: plus `sink.writeDecision` to a file (the line, copied into the
+ *   sink's buffer; the file write itself is asynchronous; in this synchronous
+ *   loop the buffer only drains between lines, so this row is an upper bound);
+ * - the same with `--audit-input none`;
+ * - for comparison, building the record object (`toAuditRecord`) and
+ *   `JSON.stringify`, which writes the same text.
  *
  * Printed: µs per decision (process CPU time, not wall time: the machine is
  * shared) and each line's ratio to the baseline. In the server the record is
@@ -24,6 +25,7 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createAuditLineWriter } from "../src/audit/line.js";
 import { DEFAULT_REDACTED_HEADERS, toAuditRecord } from "../src/audit/record.js";
 import { createAuditSink } from "../src/audit/sink.js";
 import { decide, type DecisionDeps } from "../src/decide.js";
@@ -94,11 +96,26 @@ try {
 
   const rows: [string, number][] = [];
   rows.push(["decide (baseline)", measure(() => void (sinkValue += decide(program, raw, deps, { now }).decision.allowed ? 1 : 0))]);
+  const lines = createAuditLineWriter();
   rows.push([
-    "decide + record",
+    "decide + line",
     measure((i) => {
       const o = decide(program, raw, deps, { now });
-      sinkValue += toAuditRecord(o, meta(i, true)).decision_us;
+      sinkValue += lines.decisionBytes(o, meta(i, true)).length;
+    }),
+  ]);
+  rows.push([
+    "decide + sink (file)",
+    measure((i) => {
+      const o = decide(program, raw, deps, { now });
+      sink.writeDecision(o, meta(i, true));
+    }),
+  ]);
+  rows.push([
+    "same, --audit-input none",
+    measure((i) => {
+      const o = decide(program, raw, deps, { now });
+      sink.writeDecision(o, meta(i, false));
     }),
   ]);
   rows.push([
@@ -106,20 +123,6 @@ try {
     measure((i) => {
       const o = decide(program, raw, deps, { now });
       sinkValue += JSON.stringify(toAuditRecord(o, meta(i, true))).length;
-    }),
-  ]);
-  rows.push([
-    "decide + record + sink (file)",
-    measure((i) => {
-      const o = decide(program, raw, deps, { now });
-      sink.write(toAuditRecord(o, meta(i, true)));
-    }),
-  ]);
-  rows.push([
-    "same, --audit-input none",
-    measure((i) => {
-      const o = decide(program, raw, deps, { now });
-      sink.write(toAuditRecord(o, meta(i, false)));
     }),
   ]);
   await sink.close();
