@@ -38,16 +38,16 @@ function compileSegment(text: string): Segment {
   return { kind: "wild", parts: kept, minLength: kept.reduce((n, p) => n + p.length, 0) };
 }
 
-/** Matches one value segment (no `/` in it) against a `wild` segment. */
-function matchWild(parts: readonly string[], minLength: number, s: string): boolean {
-  if (s.length < minLength) return false;
+/** Matches the value segment `s[start, end)` (no `/` in it) against a `wild` segment. */
+function matchWild(parts: readonly string[], minLength: number, s: string, start: number, end: number): boolean {
+  if (end - start < minLength) return false;
   const first = parts[0] as string;
   const last = parts[parts.length - 1] as string;
-  if (!s.startsWith(first) || !s.endsWith(last)) return false;
+  if (!s.startsWith(first, start) || !s.endsWith(last, end)) return false;
   // Middle pieces, leftmost first, inside the window between the prefix and the suffix.
   // Leftmost placement is optimal for a star-separated sequence, so no backtracking is needed.
-  let from = first.length;
-  const limit = s.length - last.length;
+  let from = start + first.length;
+  const limit = end - last.length;
   for (let k = 1; k < parts.length - 1; k++) {
     const piece = parts[k] as string;
     const at = s.indexOf(piece, from);
@@ -57,33 +57,45 @@ function matchWild(parts: readonly string[], minLength: number, s: string): bool
   return true;
 }
 
-function matchSegment(seg: Segment, s: string): boolean {
-  if (seg.kind === "literal") return seg.text === s;
-  if (seg.kind === "wild") return matchWild(seg.parts, seg.minLength, s);
+/** Matches the value segment `s[start, end)` against a literal or `wild` pattern segment. */
+function matchSegment(seg: Segment, s: string, start: number, end: number): boolean {
+  if (seg.kind === "literal") return end - start === seg.text.length && s.startsWith(seg.text, start);
+  if (seg.kind === "wild") return matchWild(seg.parts, seg.minLength, s, start, end);
   return true;
 }
 
 /**
- * Matches value segments against pattern segments, `**` consuming any number
- * of whole segments. Every other pattern segment consumes exactly one value
- * segment, so backtracking to the most recent `**` only is complete.
+ * Matches the segments of `value` (split on `/`, walked in place rather than
+ * split: this runs on every decision that reaches a general glob) against
+ * pattern segments, `**` consuming any number of whole segments. Every other
+ * pattern segment consumes exactly one value segment, so backtracking to the
+ * most recent `**` only is complete. A value segment starts at `pos`; past the
+ * last one, `pos` is `value.length + 1`.
  */
-function matchSegments(pattern: readonly Segment[], value: readonly string[]): boolean {
+function matchSegments(pattern: readonly Segment[], value: string): boolean {
+  const n = value.length;
   let pi = 0;
-  let vi = 0;
+  let pos = 0;
   let starP = -1;
-  let starV = 0;
-  while (vi < value.length) {
+  let starPos = 0;
+  while (pos <= n) {
     const seg = pattern[pi];
     if (seg !== undefined && seg.kind === "globstar") {
       starP = pi++;
-      starV = vi;
-    } else if (seg !== undefined && matchSegment(seg, value[vi] as string)) {
+      starPos = pos;
+      continue;
+    }
+    const slash = value.indexOf("/", pos);
+    const end = slash === -1 ? n : slash;
+    if (seg !== undefined && matchSegment(seg, value, pos, end)) {
       pi++;
-      vi++;
+      pos = end + 1;
     } else if (starP >= 0) {
+      // The `**` takes one more value segment; try the rest of the pattern from the next one.
       pi = starP + 1;
-      vi = ++starV;
+      const next = value.indexOf("/", starPos);
+      starPos = next === -1 ? n + 1 : next + 1;
+      pos = starPos;
     } else {
       return false;
     }
@@ -137,7 +149,7 @@ export function compileGlob(pattern: string): GlobMatcher {
     }
     case "general": {
       const segments = pattern.split("/").map(compileSegment);
-      return (v) => matchSegments(segments, v.split("/"));
+      return (v) => matchSegments(segments, v);
     }
   }
 }

@@ -1,7 +1,9 @@
 // Unit tables for the two hand-written matchers: segment globs and IP/CIDR parsing.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileGlob, globShape } from "../../src/engine/glob.js";
 import { compileCidrSet, parseCidr, parseIpAddress } from "../../src/engine/ip.js";
+import { refGlob } from "./reference.js";
 
 describe("segment globs", () => {
   it.each([
@@ -40,6 +42,17 @@ describe("segment globs", () => {
     ["/a?/c", "/ab/c", false], // so is `?`
   ])("%s ~ %s → %s", (pattern, value, expected) => {
     expect(compileGlob(pattern)(value)).toBe(expected);
+  });
+
+  it("agrees with the exhaustive reference matcher on arbitrary patterns and values (property)", () => {
+    // A small alphabet, so that slashes, empty segments, stars and `**` meet often.
+    const text = (chars: string[]) => fc.array(fc.constantFrom(...chars), { maxLength: 12 }).map((cs) => cs.join(""));
+    fc.assert(
+      fc.property(text(["a", "b", "/", "*", "**", "/**/"]), text(["a", "b", "ab", "/"]), (pattern, value) => {
+        expect(compileGlob(pattern)(value)).toBe(refGlob(pattern, value));
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it("classifies the shapes the hot path inlines", () => {
