@@ -2,10 +2,12 @@
  * The floor server for `npm run bench:grpc`: grpc-js serving
  * `envoy.service.auth.v3.Authorization/Check` with raw buffers and one
  * constant pre-encoded answer, no protobuf work at all. Whatever Ward costs
- * beyond this is Ward's own work. Run as a separate process:
+ * beyond this is Ward's own work. It uses the same grpc-js options for speed
+ * as `ward serve` (TRANSPORT_OPTIONS). Run as a separate process:
  *   tsx bench/floor-server.ts [port]   (prints `listening <port>` when ready)
  */
 import * as grpc from "@grpc/grpc-js";
+import { TRANSPORT_OPTIONS } from "../src/ext-authz/server.js";
 
 const CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
 // CheckResponse { status: { code: 0 }, ok_response: {} }: `0a 00 1a 00`.
@@ -23,7 +25,8 @@ const service: grpc.ServiceDefinition = {
   },
 };
 
-const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+// The same grpc-js options for speed as `ward serve` (channelz off), so the floor measures grpc-js as Ward runs it.
+const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024, ...TRANSPORT_OPTIONS });
 server.addService(service, {
   Check: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, ANSWER),
 });
