@@ -84,8 +84,8 @@ export interface DecodeMemo {
   readonly certificates: { bytes: Buffer; text: string }[];
   /**
    * Short ASCII strings (header names and values, method, path, host,
-   * principals, addresses) by a hash of their bytes, one entry per hash, the
-   * last seen wins. Most of them recur on every call: handing out the same
+   * principals, addresses) by their length and a few sampled bytes, one entry
+   * per key, the last seen wins. Most of them recur on every call: handing out the same
    * string object spares decoding and allocating them, and lets the input
    * builder's name memo and every object keyed by a header name find an
    * already-hashed, internalized string instead of a fresh one.
@@ -560,9 +560,10 @@ type StringMemo = Map<number, string>;
 
 /**
  * `readString`, answered from `strings` when the same short ASCII bytes were
- * decoded before. One pass over the bytes hashes them and checks that they
- * are ASCII; a hit is confirmed byte by byte against the remembered text
- * (ASCII, so one byte per code unit), so a hash collision only costs a decode.
+ * decoded before. The memo is keyed by the length and five sampled bytes (no
+ * pass over the whole string); a hit is confirmed byte by byte against the
+ * remembered text (ASCII, so one byte per code unit), so a key collision only
+ * costs a decode, and the slot then holds the newer text.
  */
 function readText(r: WireReader, end: number, strings: StringMemo | undefined): string {
   if (strings === undefined) return readString(r, end);
@@ -571,17 +572,15 @@ function readText(r: WireReader, end: number, strings: StringMemo | undefined): 
   const start = r.pos;
   const length = stop - start;
   r.pos = stop;
-  if (length > MEMO_STRING_BYTES) return decodeUtf8(r.buf, start, stop);
+  if (length > MEMO_STRING_BYTES || length === 0) return decodeUtf8(r.buf, start, stop);
   const buf = r.buf;
-  let hash = length;
-  let high = 0;
-  for (let i = start; i < stop; i++) {
-    const byte = buf[i]!;
-    high |= byte;
-    hash = (Math.imul(hash, 31) + byte) | 0;
-  }
-  if (high >= 0x80) return decodeUtf8(buf, start, stop);
-  const known = strings.get(hash);
+  const last = stop - 1;
+  let key = Math.imul(length, 0x9e3779b1) ^ buf[start]!;
+  key = Math.imul(key, 31) + buf[last]!;
+  key = Math.imul(key, 31) + buf[start + (length >> 1)]!;
+  key = Math.imul(key, 31) + buf[start + (length >> 2)]!;
+  key = (Math.imul(key, 31) + buf[last - (length >> 2)]!) | 0;
+  const known = strings.get(key);
   if (known !== undefined && known.length === length) {
     let same = true;
     for (let i = 0; i < length; i++) {
@@ -592,9 +591,13 @@ function readText(r: WireReader, end: number, strings: StringMemo | undefined): 
     }
     if (same) return known;
   }
-  const text = hasSliceMethods ? (buf as Buffer & SliceMethods).latin1Slice(start, stop) : buf.toString("latin1", start, stop);
-  if (strings.size >= MEMO_STRINGS) strings.clear();
-  strings.set(hash, text);
+  const text = decodeUtf8(buf, start, stop);
+  // Remembered only when as long as its bytes: then it is ASCII (its code units are its bytes, which is
+  // what a hit compares) or holds U+FFFD for invalid bytes, which never equals a byte, so never hits.
+  if (text.length === length) {
+    if (strings.size >= MEMO_STRINGS) strings.clear();
+    strings.set(key, text);
+  }
   return text;
 }
 

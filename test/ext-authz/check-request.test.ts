@@ -221,6 +221,10 @@ describe("decodeCheckRequest", () => {
     expect(headersOf({ BB: "Aa" })).toEqual([["BB", "Aa"]]);
     expect(headersOf({ Aa: "Aa" }, true)).toEqual([["Aa", "Aa"]]);
     expect(headersOf({ BB: "BB", Aa: "Aa" }, true)).toEqual([["BB", "BB"], ["Aa", "Aa"]]);
+    // Same length and the same sampled bytes (first, last, middle, quarters), different elsewhere: the same memo key.
+    expect(headersOf({ "k-k": "aXaaaaaaaa" })).toEqual([["k-k", "aXaaaaaaaa"]]);
+    expect(headersOf({ "k-k": "aYaaaaaaaa" })).toEqual([["k-k", "aYaaaaaaaa"]]);
+    expect(headersOf({ "k-k": "aXaaaaaaaa" })).toEqual([["k-k", "aXaaaaaaaa"]]);
     // Non-ASCII bytes decode as UTF-8 every time.
     expect(headersOf({ "naïve": "café" })).toEqual([["naïve", "café"]]);
     expect(headersOf({ "naïve": "café" })).toEqual([["naïve", "café"]]);
