@@ -2,9 +2,9 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { AuditRecord, DecisionRecord, ShadowRecord } from "../../src/audit/record.js";
+import { DEFAULT_REDACTED_HEADERS, toAuditRecord, type AuditRecord, type DecisionRecord, type ShadowRecord } from "../../src/audit/record.js";
 import { createAuditSink, type AuditSink } from "../../src/audit/sink.js";
-import { tempDir } from "./helpers.js";
+import { compile, decideWith, FRONTEND, LIVE, request, T0, tempDir } from "./helpers.js";
 
 function decision(id: string, outcome: "allow" | "deny", allowed: boolean): DecisionRecord {
   return {
@@ -88,6 +88,28 @@ describe("the audit sink", () => {
     await sink.close();
     expect(lines(file).map((r) => r.decision_id)).toEqual(["denied", "would-deny", "s1"]);
     expect(sink.stats()).toMatchObject({ written: 3, sampledOut: 1 });
+  });
+
+  it("writes a decision straight from its outcome exactly as the record, sampling only allowed ones", async () => {
+    const live = compile(LIVE);
+    const outcomes = [
+      decideWith(live, request(FRONTEND, "GET", "/orders/1")),
+      decideWith(live, request(FRONTEND, "DELETE", "/orders/1")),
+      decideWith(live, request(FRONTEND, "DELETE", "/orders/1"), { auditAll: true }),
+    ];
+    expect(outcomes.map((o) => [o.decision.outcome, o.decision.allowed])).toEqual([["allow", true], ["deny", false], ["deny", true]]);
+    const meta = (i: number) => ({ decisionId: `d${i}`, time: T0, mode: "enforce" as const, micros: 12.5, includeInput: true, redactHeaders: DEFAULT_REDACTED_HEADERS });
+    const all = join(tempDir(), "all.log");
+    const sink = open(all);
+    outcomes.forEach((o, i) => sink.writeDecision(o, meta(i)));
+    await sink.close();
+    expect(readFileSync(all, "utf8")).toBe(outcomes.map((o, i) => `${JSON.stringify(toAuditRecord(o, meta(i)))}\n`).join(""));
+    const sampled = join(tempDir(), "sampled.log");
+    const sampling = open(sampled, { sampleAllowed: 0, random: () => 0 });
+    outcomes.forEach((o, i) => sampling.writeDecision(o, meta(i)));
+    await sampling.close();
+    expect(lines(sampled).map((r) => r.decision_id)).toEqual(["d1", "d2"]);
+    expect(sampling.stats()).toMatchObject({ written: 2, sampledOut: 1 });
   });
 
   it("keeps the configured fraction of allowed decisions, by the random source", async () => {
