@@ -52,7 +52,7 @@ export interface AuditLineWriter {
   record(record: AuditRecord): string;
 }
 
-/** A verdict's bytes and everything they were written from. */
+/** A verdict's bytes (`,"revision":…,"reason":…`) and everything they were written from. */
 interface VerdictEntry {
   readonly revision: string;
   readonly mode: string;
@@ -64,9 +64,9 @@ interface VerdictEntry {
 /** The caller fragments of one certificate (or SPIFFE ID) and the identity fields they were written from. */
 interface CallerEntry {
   readonly identity: Identity;
-  /** `{...}` of the record's `caller`. */
+  /** `,"caller":{...}`: the record's `caller`, with its key. */
   readonly summary: Uint8Array;
-  /** `{...}` of the record's `input.caller`. */
+  /** `,"input":{"caller":{...},"request":{"method":`: the start of the record's `input`, up to the method's value. */
   readonly recorded: Uint8Array;
 }
 
@@ -135,7 +135,7 @@ export function createAuditLineWriter(): AuditLineWriter {
       verdicts.set(key, entries);
     }
     const j = JSON.stringify;
-    let json = `"revision":${j(d.revision)},"mode":${j(mode)},"outcome":${j(d.outcome)},"allowed":${j(d.allowed)},"enforced":${j(d.enforced)},"would_deny":${j(wouldDeny(d))},"determining":[`;
+    let json = `,"revision":${j(d.revision)},"mode":${j(mode)},"outcome":${j(d.outcome)},"allowed":${j(d.allowed)},"enforced":${j(d.enforced)},"would_deny":${j(wouldDeny(d))},"determining":[`;
     for (let k = 0; k < d.determining.length; k++) {
       const rule = d.determining[k]!;
       json += `${k === 0 ? "" : ","}{"policy":${j(rule.policy)},"rule":${j(rule.rule)},"effect":${j(rule.effect)},"mode":${j(rule.mode)}}`;
@@ -154,7 +154,12 @@ export function createAuditLineWriter(): AuditLineWriter {
     const cached = certificate !== undefined ? callers.get(certificate) : id !== undefined ? callersById.get(id) : undefined;
     if (cached !== undefined && sameIdentity(cached.identity, identity)) return cached;
     // Written once per caller, so as the record writes them: JSON.stringify of the record's own mirrors.
-    const entry: CallerEntry = { identity: { ...identity }, summary: utf8(JSON.stringify(recordCaller(identity))), recorded: utf8(JSON.stringify(recordIdentity(identity))) };
+    // With the fixed text around them, so a line copies each in one piece.
+    const entry: CallerEntry = {
+      identity: { ...identity },
+      summary: utf8(`,"caller":${JSON.stringify(recordCaller(identity))}`),
+      recorded: utf8(`,"input":{"caller":${JSON.stringify(recordIdentity(identity))},"request":{"method":`),
+    };
     if (certificate !== undefined) callers.set(certificate, entry);
     else if (id !== undefined && (callersById.size < MAX_CALLERS_BY_ID || callersById.has(id))) callersById.set(id, entry);
     return entry;
@@ -196,13 +201,12 @@ export function createAuditLineWriter(): AuditLineWriter {
     out.bytes(first ? EMPTY_OBJECT : CLOSE_BRACE);
   }
 
-  function input(i: RequestInput, recordedCaller: Uint8Array, meta: AuditMeta): void {
+  /** `input`, after the cached start (`recordedStart`, up to the method's value). */
+  function input(i: RequestInput, recordedStart: Uint8Array, meta: AuditMeta): void {
     const r = i.request;
     const redactedHeaders: string[] = [];
     const redactedQuery: string[] = [];
-    out.bytes(K_INPUT_CALLER);
-    out.bytes(recordedCaller);
-    out.bytes(K_INPUT_METHOD);
+    out.bytes(recordedStart);
     out.string(r.method);
     out.bytes(K_PATH);
     out.string(r.path);
@@ -263,13 +267,11 @@ export function createAuditLineWriter(): AuditLineWriter {
     out.string(isoTime(meta.time));
     out.bytes(K_DECISION_ID);
     out.string(meta.decisionId);
-    out.bytes(COMMA);
     out.bytes(verdictBytes);
     if (d.detail !== undefined) {
       out.bytes(K_DETAIL);
       out.string(d.detail);
     }
-    out.bytes(K_CALLER);
     out.bytes(who.summary);
     request(outcome.input, meta.raw);
     out.bytes(K_DECISION_US);
@@ -421,7 +423,6 @@ function utf8(s: string): Uint8Array {
 const K_HEAD = utf8(`{"version":${AUDIT_SCHEMA_VERSION},"type":"decision","time":`);
 const K_DECISION_ID = utf8(`,"decision_id":`);
 const K_DETAIL = utf8(`,"detail":`);
-const K_CALLER = utf8(`,"caller":`);
 const K_REQUEST_METHOD = utf8(`,"request":{"method":`);
 const K_PATH = utf8(`,"path":`);
 const K_NORMALIZED_HOST = utf8(`,"path_normalized":true,"host":`);
@@ -430,8 +431,6 @@ const K_SOURCE_ADDRESS = utf8(`,"source_address":`);
 const K_SOURCE_PORT = utf8(`,"source_port":`);
 const K_DECISION_US = utf8(`,"decision_us":`);
 const K_ERROR = utf8(`,"error":`);
-const K_INPUT_CALLER = utf8(`,"input":{"caller":`);
-const K_INPUT_METHOD = utf8(`,"request":{"method":`);
 const K_QUERY = utf8(`,"query":`);
 const K_HEADERS = utf8(`,"headers":`);
 const K_HOST = utf8(`,"host":`);
@@ -449,7 +448,6 @@ const K_SPIFFE_ID_FIRST = utf8(`{"spiffe_id":`);
 const K_SPIFFE_ID = utf8(`,"spiffe_id":`);
 const CLOSE_BRACE = utf8("}");
 const EMPTY_OBJECT = utf8("{}");
-const COMMA = utf8(",");
 const LINE_END = utf8("}\n");
 const REDACTED_JSON = utf8(JSON.stringify(REDACTED));
 
