@@ -5,13 +5,10 @@
  * the summary was printed (whatever it shows), 2 bad flags or unreadable logs.
  * docs/audit.md, "Audit summary".
  */
-import { access, constants } from "node:fs/promises";
-import { resolve } from "node:path";
 import { createSummary, renderSummaryText } from "../audit/summary.js";
-import { EXIT_OK, EXIT_USAGE, parseCommandArgs, usageError } from "./args.js";
+import { EXIT_OK, parseCommandArgs, usageError } from "./args.js";
 import type { CliIo } from "./io.js";
-import { fsReason } from "./load.js";
-import { addFile, addText } from "./replay.js";
+import { checkLogs, readLogs } from "./replay.js";
 
 /** Usage text of `ward audit summary`. */
 export const AUDIT_SUMMARY_USAGE = `usage: ward audit summary [--log FILE ...] [--format text|json] [--all-denies] [--limit N] [--examples N]
@@ -54,28 +51,12 @@ export async function runAuditSummary(argv: readonly string[], io: CliIo): Promi
   if (!Number.isInteger(examples) || examples < 0) {
     return usageError(io, `\`--examples\` must be a whole number, got \`${values.examples ?? ""}\``, AUDIT_SUMMARY_USAGE);
   }
-  const logs = [...(values.log ?? []), ...positionals];
-  if (logs.filter((l) => l === "-").length > 1) return usageError(io, "standard input (`-`) can be read only once", AUDIT_SUMMARY_USAGE);
-  for (const log of logs) {
-    if (log === "-") continue;
-    try {
-      await access(resolve(io.cwd, log), constants.R_OK);
-    } catch (err) {
-      io.stderr(`error: cannot read log \`${log}\`: ${fsReason(err)}\n`);
-      return EXIT_USAGE;
-    }
-  }
+  const logs = await checkLogs(io, [...(values.log ?? []), ...positionals], AUDIT_SUMMARY_USAGE);
+  if (typeof logs === "number") return logs;
 
   const summary = createSummary({ allDenies: values["all-denies"] === true, examples });
-  for (const source of logs.length === 0 ? ["-"] : logs) {
-    try {
-      if (source === "-") addText(summary, await io.readStdin(), "-");
-      else await addFile(summary, resolve(io.cwd, source), source);
-    } catch (err) {
-      io.stderr(`error: cannot read log \`${source}\`: ${fsReason(err)}\n`);
-      return EXIT_USAGE;
-    }
-  }
+  const failed = await readLogs(io, summary, logs);
+  if (failed !== undefined) return failed;
   const report = summary.report();
   io.stdout(format === "json" ? `${JSON.stringify(report, null, 2)}\n` : renderSummaryText(report, limit));
   return EXIT_OK;

@@ -58,19 +58,8 @@ export async function runReplay(argv: readonly string[], io: CliIo): Promise<num
   if (!Number.isInteger(examples) || examples < 0) return usageError(io, `\`--examples\` must be a whole number, got \`${values.examples ?? ""}\``, REPLAY_USAGE);
   const failOn = (values["fail-on"] ?? "any") as FailOn;
   if (!FAIL_ON.includes(failOn)) return usageError(io, `unknown \`--fail-on\` value \`${failOn}\` (expected ${FAIL_ON.join(", ")})`, REPLAY_USAGE);
-  const logs = [...(values.log ?? []), ...positionals];
-  if (logs.filter((l) => l === "-").length > 1) return usageError(io, "standard input (`-`) can be read only once", REPLAY_USAGE);
-
-  // Every log must be readable before anything is replayed: a typo is a setup error, not a silent empty replay.
-  for (const log of logs) {
-    if (log === "-") continue;
-    try {
-      await access(resolve(io.cwd, log), constants.R_OK);
-    } catch (err) {
-      io.stderr(`error: cannot read log \`${log}\`: ${fsReason(err)}\n`);
-      return EXIT_USAGE;
-    }
-  }
+  const logs = await checkLogs(io, [...(values.log ?? []), ...positionals], REPLAY_USAGE);
+  if (typeof logs === "number") return logs;
 
   const loaded = await loadForCommand(policies, io, { showWarnings: false });
   if (!loaded.ok) return loaded.exitCode;
@@ -84,16 +73,8 @@ export async function runReplay(argv: readonly string[], io: CliIo): Promise<num
     return EXIT_USAGE;
   }
 
-  const sources = logs.length === 0 ? ["-"] : logs;
-  for (const source of sources) {
-    try {
-      if (source === "-") addText(replay, await io.readStdin(), "-");
-      else await addFile(replay, resolve(io.cwd, source), source);
-    } catch (err) {
-      io.stderr(`error: cannot read log \`${source}\`: ${fsReason(err)}\n`);
-      return EXIT_USAGE;
-    }
-  }
+  const failed = await readLogs(io, replay, logs);
+  if (failed !== undefined) return failed;
 
   const report = replay.report();
   io.stdout(format === "json" ? `${JSON.stringify(report, null, 2)}\n` : renderReplayText(report));
@@ -105,6 +86,39 @@ export async function runReplay(argv: readonly string[], io: CliIo): Promise<num
 }
 
 /** Feeds text split into lines (`\n` or `\r\n`) to a replay. */
+/**
+ * The logs a command was given (`--log` and positional), each checked readable
+ * before anything is read: a typo is a setup error, not a silent empty report.
+ * Returns the exit code instead when they cannot be used.
+ */
+export async function checkLogs(io: CliIo, logs: readonly string[], usage: string): Promise<readonly string[] | number> {
+  if (logs.filter((l) => l === "-").length > 1) return usageError(io, "standard input (`-`) can be read only once", usage);
+  for (const log of logs) {
+    if (log === "-") continue;
+    try {
+      await access(resolve(io.cwd, log), constants.R_OK);
+    } catch (err) {
+      io.stderr(`error: cannot read log \`${log}\`: ${fsReason(err)}\n`);
+      return EXIT_USAGE;
+    }
+  }
+  return logs;
+}
+
+/** Feeds every log (standard input when none is given) to `into`; returns the exit code when one cannot be read. */
+export async function readLogs(io: CliIo, into: Pick<Replay, "add">, logs: readonly string[]): Promise<number | undefined> {
+  for (const source of logs.length === 0 ? ["-"] : logs) {
+    try {
+      if (source === "-") addText(into, await io.readStdin(), "-");
+      else await addFile(into, resolve(io.cwd, source), source);
+    } catch (err) {
+      io.stderr(`error: cannot read log \`${source}\`: ${fsReason(err)}\n`);
+      return EXIT_USAGE;
+    }
+  }
+  return undefined;
+}
+
 export function addText(replay: Pick<Replay, "add">, text: string, source: string): void {
   const lines = text.split(/\r?\n/);
   // A final newline ends the last line; it does not start an empty one.
