@@ -98,6 +98,12 @@ const MAX_MIN_LENGTH = 1024 * 1024;
 /** Room above `minLength` in a chunk, so that the line that crosses it usually still fits. */
 const CHUNK_HEADROOM = 16 * 1024;
 
+/** Written chunks kept for reuse: a busy sink has one being filled and one or two being written; bursts need a few more. */
+const MAX_SPARE_CHUNKS = 4;
+
+/** What was handed to one destination and not yet reported written, oldest first. */
+type HandedOver = { unwritten: number; readonly chunk: Buffer | undefined }[];
+
 /**
  * Creates the sink. A file is opened here, synchronously (in append mode,
  * creating missing directories), so a bad `--audit-log` path fails at startup
@@ -114,6 +120,12 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   const opened = open(file);
   if (!opened.ok) return opened;
 
+  // Chunks whose bytes SonicBoom has written, kept for the next lines: a fresh
+  // 80 KiB buffer per chunk is fresh memory the kernel must fault in and zero,
+  // which costs about a third as much as writing the chunk to the file.
+  const spareChunks: Buffer[] = [];
+  // What each destination was handed and has not yet reported written (see `trackWrites`).
+  const handedOver = new WeakMap<Destination, HandedOver>();
   let stream: Destination = destinationFor(opened.value);
   let written = 0;
   let sampledOut = 0;
@@ -137,13 +149,42 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       contentMode: "buffer",
     });
     s.on("error", onError);
+    handedOver.set(s, trackWrites(s));
     return s;
+  }
+
+  /**
+   * Follows what a destination has written, to learn when a handed-over chunk
+   * is SonicBoom's no more. SonicBoom writes what it is handed in order and,
+   * writing asynchronously, reports every completed write (`write`, with its
+   * byte count), partial ones included; a chunk is free once every one of its
+   * bytes was reported. Bytes never reported (a failed write, a destroyed
+   * stream, the exit hook's synchronous flush) keep their chunk from ever
+   * coming back, which is safe.
+   */
+  function trackWrites(s: Destination): HandedOver {
+    const queue: HandedOver = [];
+    s.on("write", (n: number) => {
+      let left = n;
+      while (left > 0 && queue.length > 0) {
+        const head = queue[0]!;
+        if (head.unwritten > left) {
+          head.unwritten -= left;
+          return;
+        }
+        left -= head.unwritten;
+        queue.shift();
+        if (head.chunk !== undefined && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(head.chunk);
+      }
+    });
+    return queue;
   }
 
   // Lines are encoded straight into `chunk` (decision lines are encoded by the writer and copied in) and wait there until `minLength`
   // bytes are waiting, the flush interval passes, or the sink is flushed,
-  // closed or reopened; then the chunk goes to SonicBoom as it is and a fresh
-  // one is started (the handed-over one stays SonicBoom's until written). One
+  // closed or reopened; then the chunk goes to SonicBoom as it is and another
+  // one is started (the handed-over one stays SonicBoom's until written, then
+  // comes back as a spare). One
   // copy per line, outside the JavaScript heap (see the module comment).
   const lines = createAuditLineWriter();
   const minLength = Math.min(MAX_MIN_LENGTH, Math.max(1, Math.floor(options.minLength ?? DEFAULT_MIN_LENGTH)));
@@ -156,12 +197,20 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   function handOver(): void {
     if (chunk === undefined || used === 0) return;
     const full = chunk.subarray(0, used);
+    const whole = chunk;
     chunk = undefined;
     used = 0;
-    toStream(full);
+    toStream(full, whole);
   }
 
-  function toStream(bytes: Buffer): void {
+  function freshChunk(): Buffer {
+    return spareChunks.pop() ?? Buffer.allocUnsafe(chunkBytes);
+  }
+
+  /** Hands `bytes` to the destination; `chunk` is the sink's buffer they are a view of, reused once they are written. */
+  function toStream(bytes: Buffer, chunk?: Buffer): void {
+    const queue = handedOver.get(stream);
+    queue?.push({ unwritten: bytes.length, chunk });
     try {
       // In `contentMode: "buffer"` SonicBoom takes Buffers; its type declarations only know strings.
       (stream as unknown as { write(data: Buffer): boolean }).write(bytes);
@@ -179,7 +228,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       toStream(Buffer.from(line, "utf8"));
       return;
     }
-    chunk ??= Buffer.allocUnsafe(chunkBytes);
+    chunk ??= freshChunk();
     used += chunk.write(line, used, "utf8");
     if (used >= minLength) handOver();
   }
@@ -191,7 +240,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       toStream(Buffer.from(line));
       return;
     }
-    chunk ??= Buffer.allocUnsafe(chunkBytes);
+    chunk ??= freshChunk();
     chunk.set(line, used);
     used += line.length;
     if (used >= minLength) handOver();

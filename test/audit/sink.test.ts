@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { DEFAULT_REDACTED_HEADERS, toAuditRecord, type AuditRecord, type DecisionRecord, type ShadowRecord } from "../../src/audit/record.js";
 import { createAuditSink, type AuditSink } from "../../src/audit/sink.js";
 import { compile, decideWith, FRONTEND, LIVE, request, T0, tempDir } from "./helpers.js";
@@ -174,6 +174,53 @@ describe("the audit sink", () => {
     await sink.flush();
     expect(lines(file)).toEqual(records);
     await sink.close();
+  });
+
+  it("reuses written buffers, and never one whose bytes wait to be written, across bursts and a rotation", async () => {
+    const dir = tempDir();
+    const file = join(dir, "audit.log");
+    const minLength = 4096;
+    const chunkBytes = minLength + 16 * 1024;
+    const allocate = vi.spyOn(Buffer, "allocUnsafe");
+    const chunksAllocated = () => allocate.mock.calls.filter(([size]) => size === chunkBytes).length;
+    try {
+      const sink = open(file, { minLength });
+      const expected: string[] = [];
+      let n = 0;
+      const write = (count: number) => {
+        for (let k = 0; k < count; k++, n++) {
+          const record = { ...decision(`line-${n}`, "deny", false), detail: `${n}:`.padEnd(100 + ((n * 37) % 400), String.fromCharCode(97 + (n % 26))) };
+          expected.push(JSON.stringify(record));
+          sink.write(record);
+        }
+      };
+      // Bursts of many buffers' worth at once, while earlier ones are still being written:
+      // a buffer handed back too early would be overwritten before its bytes reach the file.
+      for (let round = 0; round < 30; round++) {
+        write(30 + (round % 7) * 20);
+        await new Promise((r) => (round % 3 === 0 ? setImmediate(r) : setTimeout(r, round % 5)));
+      }
+      renameSync(file, join(dir, "audit.log.1"));
+      expect(sink.reopen().ok).toBe(true);
+      // Then a steady trickle, a buffer's worth at a time: each one written is reused.
+      const beforeSteady = chunksAllocated();
+      const steadyFrom = n;
+      for (let round = 0; round < 60; round++) {
+        write(12);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      const steadyBytes = expected.slice(steadyFrom).join("\n").length;
+      const steadyChunks = chunksAllocated() - beforeSteady;
+      await sink.close();
+      await new Promise((r) => setTimeout(r, 50));
+      const written = readFileSync(join(dir, "audit.log.1"), "utf8") + readFileSync(file, "utf8");
+      expect(written).toBe(expected.map((l) => `${l}\n`).join(""));
+      // Some 50 buffers' worth went through while only a handful were ever allocated.
+      expect(steadyBytes / minLength).toBeGreaterThan(40);
+      expect(steadyChunks).toBeLessThanOrEqual(5);
+    } finally {
+      allocate.mockRestore();
+    }
   });
 
   it("reopens the file by name after rotation", async () => {
