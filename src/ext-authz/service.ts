@@ -95,10 +95,23 @@ export interface CheckService {
   flushEvents(): void;
 }
 
-/** What the custom deserializer hands the handler: the decoded request and when it was decoded. */
+/**
+ * What the custom deserializer hands the handler: the decoded request and
+ * when it was decoded. The handler takes `decoded` out (`takeDecoded`):
+ * grpc-js keeps its call objects, and the message with them, for a while after
+ * the answer; under load V8 often promotes them to the old generation, and the
+ * decoded request would be promoted with them.
+ */
 interface ReceivedCheck {
-  readonly decoded: DecodedCheckRequest;
+  decoded: DecodedCheckRequest | undefined;
   readonly receivedAt: number;
+}
+
+/** The decoded request, detached from grpc-js's message; a second take finds none (and denies). */
+function takeDecoded(received: ReceivedCheck): DecodedCheckRequest {
+  const decoded = received.decoded;
+  received.decoded = undefined;
+  return decoded ?? { ok: false, reason: "malformed_request", detail: "the request message was already handled" };
 }
 
 
@@ -179,10 +192,11 @@ export function createCheckService(options: CheckServiceOptions): CheckService {
       started = received.receivedAt;
       const program = options.policies.current()?.program;
       revision = program?.revision ?? NO_REVISION;
-      if (!received.decoded.ok) {
-        outcome = unreadable(received.decoded.reason, revision, received.decoded.detail);
+      const decoded = takeDecoded(received);
+      if (!decoded.ok) {
+        outcome = unreadable(decoded.reason, revision, decoded.detail);
       } else {
-        raw = received.decoded.raw;
+        raw = decoded.raw;
         const deadline = call.getDeadline();
         if (options.overload?.overloaded()) {
           outcome = refuse("overloaded", revision, "the event loop is behind by more than the decision budget");

@@ -402,6 +402,30 @@ describe("ward ext_authz server (in-process, real policies, engine, identity and
     expect(w.events).toHaveLength(300);
   });
 
+  it("takes the decoded request out of the message grpc-js keeps, and denies a message handled twice", async () => {
+    const w = await ward();
+    const check = w.service.definition["Check"]!;
+    const handler = w.service.implementation["Check"] as (call: object, callback: (err: unknown, answer?: Buffer) => void) => void;
+    // The message as grpc-js holds it, with the call, after the handler has answered.
+    const message = check.requestDeserialize(encodeCheckRequest(charge({ requestId: "taken-1" }))) as { decoded?: unknown };
+    expect(message.decoded).toMatchObject({ ok: true });
+    const call = { request: message, getDeadline: () => Infinity };
+    const answers: Buffer[] = [];
+    handler(call, (err, answer) => {
+      expect(err).toBeNull();
+      answers.push(answer!);
+    });
+    expect(message.decoded).toBeUndefined();
+    handler(call, (_err, answer) => answers.push(answer!));
+    const [first, second] = answers.map((a) => decodeCheckResponse(a));
+    expect(first!.status?.code ?? 0).toBe(0);
+    expect(second!.status?.code).toBe(7);
+    expect(answerMetadata(second!)).toMatchObject({ allowed: false, reason: "malformed_request" });
+    await settle();
+    expect(w.events.map((e) => e.outcome.decision.reason)).toEqual(["allowed", "malformed_request"]);
+    expect(w.events[0]!.raw?.path).toBe("/api/v1/charge");
+  });
+
   it("generates a decision id when x-request-id is missing or unusable", async () => {
     const w = await ward();
     const c = client(w.tcp);
