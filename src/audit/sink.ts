@@ -12,7 +12,7 @@
  *
  * The sink buffers lines itself, encoded to UTF-8 in a Buffer, and hands
  * SonicBoom (in its `buffer` content mode) chunks of at least `minLength`
- * bytes (64 KiB by default). Handed records of a few KiB one by one, SonicBoom
+ * bytes (256 KiB by default). Handed records of a few KiB one by one, SonicBoom
  * would measure (and so flatten) its whole pending string on every write, copy
  * it again to encode it, and issue a write system call every 16 KiB at most;
  * with 4 KiB that cost more CPU than deciding (bench/grpc.ts).
@@ -46,7 +46,7 @@ export interface AuditSinkOptions {
   /** Random source in [0, 1) for sampling; injectable for tests. */
   readonly random?: () => number;
   /**
-   * Bytes (UTF-8) buffered before a write is issued; default 65536, at most
+   * Bytes (UTF-8) buffered before a write is issued; default 262144, at most
    * 1 MiB. 1 issues every record at once (still asynchronously).
    */
   readonly minLength?: number;
@@ -89,8 +89,13 @@ export interface AuditSink {
 
 type Destination = ReturnType<typeof pino.destination>;
 
-/** Default `minLength`: a write system call per 64 KiB (about 25 records with their input). */
-const DEFAULT_MIN_LENGTH = 64 * 1024;
+/**
+ * Default `minLength`: a write per 256 KiB (about 100 records with their
+ * input). Each write is a round trip to libuv's thread pool, which on a busy
+ * core costs about as much as the write itself: at 64 KiB, about 2–3 µs per
+ * decision on the bench machine (`npm run bench:grpc`, audit to file).
+ */
+const DEFAULT_MIN_LENGTH = 256 * 1024;
 
 /** Largest `minLength`: what a crash can lose is bounded by it. */
 const MAX_MIN_LENGTH = 1024 * 1024;

@@ -57,7 +57,7 @@ describe("the audit sink", () => {
     const sink = open(file);
     const records = [decision("a", "allow", true), decision("b", "deny", false), shadow];
     for (const r of records) sink.write(r);
-    // Buffered (64 KiB by default) until flushed: the decision path never waits for the disk.
+    // Buffered (256 KiB by default) until flushed: the decision path never waits for the disk.
     expect(lines(file)).toEqual([]);
     await sink.flush();
     expect(lines(file)).toEqual(records);
