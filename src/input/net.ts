@@ -88,24 +88,33 @@ export function parsePort(text: string): number | undefined {
 /** Parses a dotted-quad IPv4 address strictly: four decimal octets, no leading zeros. */
 export function parseIpv4(text: string): readonly number[] | undefined {
   const out: number[] = [];
+  return scanIpv4(text, out) ? out : undefined;
+}
+
+/** Whether `text` is a strict dotted quad (as `parseIpv4` reads it), without building its octets. */
+function isIpv4(text: string): boolean {
+  return scanIpv4(text, undefined);
+}
+
+function scanIpv4(text: string, out: number[] | undefined): boolean {
   let start = 0;
   for (let k = 0; k < 4; k++) {
     const dot = k < 3 ? text.indexOf(".", start) : text.length;
-    if (dot === -1) return undefined;
+    if (dot === -1) return false;
     const len = dot - start;
-    if (len < 1 || len > 3) return undefined;
-    if (len > 1 && text.charCodeAt(start) === 48) return undefined; // `010` is octal to some parsers
+    if (len < 1 || len > 3) return false;
+    if (len > 1 && text.charCodeAt(start) === 48) return false; // `010` is octal to some parsers
     let n = 0;
     for (let i = start; i < dot; i++) {
       const d = text.charCodeAt(i) - 48;
-      if (d < 0 || d > 9) return undefined;
+      if (d < 0 || d > 9) return false;
       n = n * 10 + d;
     }
-    if (n > 255) return undefined;
-    out.push(n);
+    if (n > 255) return false;
+    out?.push(n);
     start = dot + 1;
   }
-  return out;
+  return true;
 }
 
 /**
@@ -182,7 +191,7 @@ export function formatIpv6(parts: readonly number[]): string {
  * CIDR rule sees one form. Undefined when the text is not an IP address.
  */
 export function canonicalizeIp(text: string): string | undefined {
-  if (parseIpv4(text)) return text;
+  if (isIpv4(text)) return text;
   const parts = parseIpv6(text);
   if (!parts) return undefined;
   if (parts[0] === 0 && parts[1] === 0 && parts[2] === 0 && parts[3] === 0 && parts[4] === 0 && parts[5] === 0xffff) {
