@@ -77,8 +77,38 @@ const EXIT_USAGE = 2;
 /** The transport limit is this many times `--max-message-bytes`, so oversized messages still get Ward's own deny. */
 const TRANSPORT_LIMIT_FACTOR = 2;
 
+/**
+ * Catches `signals` from now on and only remembers them. Until `ward serve`
+ * is up, SIGHUP (reload) and SIGUSR2 (reopen the audit log) have nothing to
+ * act on yet, and Node's default for them ends the process: a config tool or
+ * logrotate signalling during a restart would kill the server.
+ */
+function holdSignals(signals: readonly NodeJS.Signals[]): { readonly received: ReadonlySet<NodeJS.Signals>; release(): void } {
+  const received = new Set<NodeJS.Signals>();
+  const handlers = signals.map((signal) => {
+    const remember = () => void received.add(signal);
+    process.on(signal, remember);
+    return { signal, remember };
+  });
+  return {
+    received,
+    release: () => {
+      for (const { signal, remember } of handlers) process.off(signal, remember);
+    },
+  };
+}
+
 /** Runs `ward serve`; resolves with the exit code once the server has stopped (or failed to start). */
 async function serve(argv: readonly string[]): Promise<number> {
+  const held = holdSignals(["SIGHUP", "SIGUSR2"]);
+  try {
+    return await serveHolding(argv, held);
+  } finally {
+    held.release();
+  }
+}
+
+async function serveHolding(argv: readonly string[], held: ReturnType<typeof holdSignals>): Promise<number> {
   const parsed = loadServeConfig(argv);
   if (!parsed.ok) {
     if (parsed.help) {
@@ -331,15 +361,21 @@ async function serve(argv: readonly string[]): Promise<number> {
     // `on`, not `once`: a second signal must reach `stop` (which ignores it), not Node's default (exit at once, records lost).
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
-    process.on("SIGHUP", () => {
-      log.info({}, "SIGHUP: reloading policies");
+    function reload(when: string): void {
+      log.info({}, `SIGHUP${when}: reloading policies`);
       void store.reload("sighup");
-    });
-    process.on("SIGUSR2", () => {
+    }
+    function reopen(when: string): void {
       const reopened = sink?.reopen();
       if (reopened && !reopened.ok) log.error({ diagnostics: reopened.diagnostics }, "reopening the audit log failed");
-      else log.info({}, "SIGUSR2: audit log reopened");
-    });
+      else log.info({}, `SIGUSR2${when}: audit log reopened`);
+    }
+    process.on("SIGHUP", () => reload(""));
+    process.on("SIGUSR2", () => reopen(""));
+    // What was asked while starting is done now: the policies or the log file may have moved since they were read.
+    held.release();
+    if (held.received.has("SIGHUP")) reload(" during startup");
+    if (held.received.has("SIGUSR2")) reopen(" during startup");
   });
 }
 

@@ -1,6 +1,6 @@
 // `ward serve` as a real process: `node dist/main.js serve` (npm test builds dist/ first).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -134,6 +134,34 @@ describe("ward serve (a real process)", () => {
     // Live allowed the charge, the candidate denies it: a shadow record says so.
     expect(records.find((r) => r["type"] === "shadow" && r["decision_id"] === "shadow-1")).toBeDefined();
   });
+
+  it("survives SIGHUP and SIGUSR2 sent while it starts, and acts on them once it serves", async () => {
+    dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
+    // Opening a FIFO for writing waits for a reader, and the audit log is opened after the policies
+    // have loaded: the server is held mid-startup, with the signals' default action (exit) in reach.
+    const fifo = join(dir, "audit.fifo");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "off", "--audit-log", fifo, "--log-level", "info"]);
+    const startedAt = Date.now();
+    while (!ward.stderr().includes("policy set loaded") && Date.now() - startedAt < 20_000) await new Promise((r) => setTimeout(r, 20));
+    ward.child.kill("SIGHUP");
+    ward.child.kill("SIGUSR2");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ward.child.exitCode).toBeNull();
+    const reader = createReadStream(fifo);
+    try {
+      await ward.ready;
+      const acted = Date.now();
+      const both = () => /SIGHUP( during startup)?: reloading policies/.test(ward.stderr()) && /SIGUSR2( during startup)?: audit log reopened/.test(ward.stderr());
+      while (!both() && Date.now() - acted < 10_000) await new Promise((r) => setTimeout(r, 20));
+      expect(both()).toBe(true);
+      expect(ward.child.exitCode).toBeNull();
+      ward.child.kill("SIGTERM");
+      expect(await ward.exit).toBe(0);
+    } finally {
+      reader.destroy();
+    }
+  }, 30_000);
 
   it("exits 2 with a clear message on a usage error", () => {
     const run = spawnSync(process.execPath, [MAIN, "serve", "--policies", "policies", "--mode", "permissive"], { cwd: ROOT, encoding: "utf8" });
