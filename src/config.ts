@@ -37,6 +37,8 @@ export interface ServeConfig {
   readonly trustBundle?: string;
   readonly identitySources: readonly IdentitySourceName[];
   readonly xfccTrustedBy: readonly string[];
+  /** A trusted proxy's request without an XFCC element is the proxy itself (otherwise unauthenticated, `xfcc_missing`). */
+  readonly xfccProxyMayCallAsItself: boolean;
   readonly certificateChecks: CertificateChecksName;
   readonly callerHeader: string;
   readonly wouldDenyHeader: string;
@@ -87,6 +89,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { flag: "trust-bundle", env: "WARD_TRUST_BUNDLE", kind: "string", arg: "FILE", doc: "SPIFFE trust bundle (PEM) to validate peer certificates against" },
   { flag: "identity-sources", env: "WARD_IDENTITY_SOURCES", kind: "string", arg: "LIST", doc: "evidence used for the caller identity, in order (default principal,certificate)" },
   { flag: "xfcc-trusted-by", env: "WARD_XFCC_TRUSTED_BY", kind: "list", arg: "SPIFFE_ID", doc: "proxy identity whose x-forwarded-client-cert is believed (repeatable)" },
+  { flag: "xfcc-proxy-may-call-as-itself", env: "WARD_XFCC_PROXY_MAY_CALL_AS_ITSELF", kind: "bool", doc: "a trusted proxy's request without an XFCC element is the proxy calling as itself (default off: unauthenticated)" },
   { flag: "certificate-checks", env: "WARD_CERTIFICATE_CHECKS", kind: "string", arg: "always|when-needed", doc: "when-needed: check a request's certificate only if policies read cert.* (default always)" },
   { flag: "caller-header", env: "WARD_CALLER_HEADER", kind: "string", arg: "NAME", doc: "upstream header carrying the caller's SPIFFE ID (default x-ward-caller)" },
   { flag: "would-deny-header", env: "WARD_WOULD_DENY_HEADER", kind: "string", arg: "NAME", doc: "upstream header marking audit-mode would-deny requests (default x-ward-would-deny)" },
@@ -268,6 +271,12 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
   if (identitySources.includes("xfcc") && xfccTrustedBy.length === 0) {
     errors.push("the `xfcc` identity source needs `--xfcc-trusted-by`: otherwise any client could claim any identity in the header");
   }
+  const asItselfText = raw("xfcc-proxy-may-call-as-itself");
+  const xfccProxyMayCallAsItself =
+    asItselfText === undefined ? false : (parseBool(asItselfText) ?? (errors.push(`${where("xfcc-proxy-may-call-as-itself")} takes true or false, not \`${asItselfText}\``), false));
+  if (xfccProxyMayCallAsItself && !identitySources.includes("xfcc")) {
+    errors.push(`${where("xfcc-proxy-may-call-as-itself")} only means something when \`xfcc\` is one of the identity sources`);
+  }
   const certificateChecks = oneOf("certificate-checks", CERTIFICATE_CHECKS, "always");
 
   // Answers.
@@ -322,6 +331,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     ...(file("trust-bundle") !== undefined ? { trustBundle: file("trust-bundle")! } : {}),
     identitySources,
     xfccTrustedBy,
+    xfccProxyMayCallAsItself,
     certificateChecks,
     callerHeader,
     wouldDenyHeader,

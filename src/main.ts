@@ -171,7 +171,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   }
   const resolver = createIdentityResolver({
     sources: config.identitySources,
-    ...(config.xfccTrustedBy.length > 0 ? { xfcc: { trustedProxies: config.xfccTrustedBy } } : {}),
+    ...(config.xfccTrustedBy.length > 0 ? { xfcc: { trustedProxies: config.xfccTrustedBy, proxyMayCallAsItself: config.xfccProxyMayCallAsItself } } : {}),
     ...(trustBundle !== undefined ? { trustBundle } : {}),
     certificateChecks: config.certificateChecks,
   });

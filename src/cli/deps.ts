@@ -18,18 +18,22 @@ export const IDENTITY_FLAGS = {
   "trust-bundle": { type: "string" },
   "identity-sources": { type: "string" },
   "xfcc-trusted-by": { type: "string", multiple: true },
+  "xfcc-proxy-may-call-as-itself": { type: "boolean" },
 } as const;
 
 /** Usage lines for the identity flags. */
 export const IDENTITY_FLAGS_USAGE = `  --trust-bundle FILE         SPIFFE trust bundle (PEM) certificates must chain to, as for ward serve
   --identity-sources LIST     evidence for the caller identity, in order (default principal,certificate)
-  --xfcc-trusted-by ID        proxy whose x-forwarded-client-cert is believed (repeatable; needed for xfcc)`;
+  --xfcc-trusted-by ID        proxy whose x-forwarded-client-cert is believed (repeatable; needed for xfcc)
+  --xfcc-proxy-may-call-as-itself
+                              a trusted proxy's request without an XFCC element is the proxy itself`;
 
 /** The identity flags as parsed. */
 export interface IdentityFlags {
   readonly "trust-bundle"?: string;
   readonly "identity-sources"?: string;
   readonly "xfcc-trusted-by"?: readonly string[];
+  readonly "xfcc-proxy-may-call-as-itself"?: boolean;
 }
 
 /** Builds the identity resolver and input builder with the server's defaults and the given identity flags. */
@@ -56,9 +60,13 @@ export async function decisionDepsFromFlags(flags: IdentityFlags, io: CliIo): Pr
   }
   const sources = flags["identity-sources"]?.split(",").map((s) => s.trim()).filter((s) => s !== "");
   const trusted = flags["xfcc-trusted-by"] ?? [];
+  if (flags["xfcc-proxy-may-call-as-itself"] === true && !(sources ?? []).includes("xfcc")) {
+    io.stderr("error: --xfcc-proxy-may-call-as-itself only means something when `xfcc` is one of the identity sources\n");
+    return undefined;
+  }
   const config: IdentityConfig = {
     ...(sources !== undefined ? { sources: sources as IdentityConfig["sources"] } : {}),
-    ...(trusted.length > 0 ? { xfcc: { trustedProxies: trusted } } : {}),
+    ...(trusted.length > 0 ? { xfcc: { trustedProxies: trusted, proxyMayCallAsItself: flags["xfcc-proxy-may-call-as-itself"] === true } } : {}),
     ...(trustBundle !== undefined ? { trustBundle } : {}),
   };
   const deps = createDecisionDeps(config);

@@ -132,6 +132,18 @@ describe("ward eval", () => {
     expect(d.determining).toEqual([{ policy: "payments-api", rule: "checkout may charge", effect: "allow", mode: "enforce" }]);
   });
 
+  it("--xfcc-proxy-may-call-as-itself: a trusted proxy without an XFCC element is itself, not unauthenticated", async () => {
+    const request = ["eval", "policies/", "--input", "policies/recorded/checkout-charge.checkrequest.json", "--identity-sources", "xfcc,principal", "--xfcc-trusted-by", CHECKOUT];
+    const hop = JSON.parse((await ward(request, { cwd: ROOT })).stdout);
+    expect(hop).toMatchObject({ allowed: false, status: 401, caller: { authenticated: false, unauthenticated_reason: "xfcc_missing" } });
+    const itself = await ward([...request, "--xfcc-proxy-may-call-as-itself"], { cwd: ROOT });
+    expect(itself.code).toBe(0);
+    expect(JSON.parse(itself.stdout)).toMatchObject({ allowed: true, caller: { authenticated: true, spiffe_id: CHECKOUT } });
+    const alone = await ward(["eval", "policies/", "--input", "policies/recorded/checkout-charge.checkrequest.json", "--xfcc-proxy-may-call-as-itself"], { cwd: ROOT });
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain("only means something when `xfcc` is one of the identity sources");
+  });
+
   it("--explain adds every rule, matched or the first failed condition with file:line:col", async () => {
     const cwd = project({ "policies/payments.ward": PAYMENTS_POLICY, "in.json": compact });
     const d = JSON.parse((await ward(["eval", "--input", "in.json", "--explain"], { cwd })).stdout);

@@ -40,7 +40,7 @@ describe("ward serve configuration", () => {
       "--grpc", "0.0.0.0:9000", "--grpc", "unix:///run/ward/ward.sock", "--grpc", "[::1]:0",
       "--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-client-ca", "ca.pem",
       "--mode", "audit", "--trust-bundle", "bundle.pem",
-      "--identity-sources", "xfcc,principal", "--xfcc-trusted-by", "spiffe://prod.example.com/ns/ingress/sa/envoy",
+      "--identity-sources", "xfcc,principal", "--xfcc-trusted-by", "spiffe://prod.example.com/ns/ingress/sa/envoy", "--xfcc-proxy-may-call-as-itself",
       "--certificate-checks", "when-needed",
       "--caller-header", "x-peer", "--would-deny-header=x-audit", "--expose-deny-reason",
       "--max-message-bytes", "65536", "--max-headers", "50", "--max-header-bytes", "8192", "--max-body-bytes", "0",
@@ -60,6 +60,7 @@ describe("ward serve configuration", () => {
       trustBundle: "bundle.pem",
       identitySources: ["xfcc", "principal"],
       xfccTrustedBy: ["spiffe://prod.example.com/ns/ingress/sa/envoy"],
+      xfccProxyMayCallAsItself: true,
       certificateChecks: "when-needed",
       callerHeader: "x-peer",
       wouldDenyHeader: "x-audit",
@@ -130,6 +131,8 @@ describe("ward serve configuration", () => {
     expect(errors(["--policies", "p", "--caller-header", "x-a", "--would-deny-header", "x-a"])).toEqual(["`--caller-header` and `--would-deny-header` must differ"]);
     expect(errors(["--policies", "p", "--mode", "audit", "--mode", "enforce"])).toEqual(["`--mode` is given more than once"]);
     expect(errors(["--policies", "p", "stray"])).toEqual(["unexpected argument `stray`"]);
+    expect(errors(["--policies", "p", "--xfcc-proxy-may-call-as-itself"])).toEqual(["`--xfcc-proxy-may-call-as-itself` only means something when `xfcc` is one of the identity sources"]);
+    expect(errors(["--policies", "p", "--identity-sources", "xfcc", "--xfcc-trusted-by", "spiffe://a/b"], { WARD_XFCC_PROXY_MAY_CALL_AS_ITSELF: "maybe" })[0]).toContain("takes true or false");
     expect(errors(["--policies", "p"], { WARD_MAX_BODY_BYTES: "lots" })).toEqual(["`WARD_MAX_BODY_BYTES` must be a whole number, not `lots`"]);
   });
 

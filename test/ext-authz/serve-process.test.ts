@@ -135,6 +135,19 @@ describe("ward serve (a real process)", () => {
     expect(records.find((r) => r["type"] === "shadow" && r["decision_id"] === "shadow-1")).toBeDefined();
   });
 
+  it("wires --xfcc-proxy-may-call-as-itself: a trusted proxy calling without XFCC is itself", async () => {
+    dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
+    const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "off", "--audit-log", "off", "--log-level", "warn", "--identity-sources", "xfcc,principal", "--xfcc-trusted-by", CHECKOUT, "--xfcc-proxy-may-call-as-itself"]);
+    const ready = await ward.ready;
+    const client = authorizationClient(ready.grpc[0]!);
+    const answer = await client.check(envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: CHECKOUT, destinationPrincipal: PAYMENTS_API, requestId: "as-itself-1" }));
+    client.close();
+    expect(answer.status?.code ?? 0).toBe(0);
+    expect(answerHeaders(answer)["x-ward-caller"]).toBe(CHECKOUT);
+    ward.child.kill("SIGTERM");
+    expect(await ward.exit).toBe(0);
+  });
+
   it("survives SIGHUP and SIGUSR2 sent while it starts, and acts on them once it serves", async () => {
     dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
     // Opening a FIFO for writing waits for a reader, and the audit log is opened after the policies
