@@ -10,9 +10,11 @@
  *   a pre-encoded realistic Envoy CheckRequest (16 headers incl. pseudo-headers,
  *   a URL-encoded peer certificate, addresses, principals, context extensions),
  *   framed as one gRPC message, over loopback, for a bounded time.
- * - Printed: requests/s, server CPU µs per call (from /proc/<pid>/stat), and
- *   p50/p99/p99.9 latency at 1 and 16 calls in flight (h2load's per-request
- *   log), plus Ward/floor ratios.
+ * - Printed: requests/s, server CPU µs per call (from /proc/<pid>/stat), the
+ *   part of it spent in garbage collection pauses (bench/gc-probe.ts, loaded
+ *   into every server), and p50/p99/p99.9 latency at 1 and 16 calls in flight
+ *   (h2load's per-request log), plus Ward/floor ratios and every round's
+ *   figures.
  * - h2load counts HTTP 200s only, so each server's answers are verified
  *   separately with a gRPC client: transport status OK and, for Ward, the
  *   CheckResponse status (OK for the allowed request, PERMISSION_DENIED for a
@@ -64,6 +66,8 @@ interface LoadResult {
   readonly calls: number;
   readonly failed: number;
   readonly cpuMicrosPerCall: number;
+  /** Main-thread garbage collection pauses per call (bench/gc-probe.ts), part of `cpuMicrosPerCall`. */
+  readonly gcMicrosPerCall: number;
   readonly p50: number;
   readonly p99: number;
   readonly p999: number;
@@ -186,9 +190,10 @@ async function verifyFloor(target: string): Promise<string> {
 // ---------------------------------------------------------------------------
 // Servers and load.
 
-function startServer(spec: ServerSpec, dir: string): Promise<{ child: ChildProcess; port: number }> {
-  const args = ["-c", SERVER_CPU, process.execPath, ...NODE_FLAGS, "--import", "tsx", ...spec.args(dir)];
-  const child = spawn("taskset", args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+function startServer(spec: ServerSpec, dir: string): Promise<{ child: ChildProcess; port: number; gcFile: string }> {
+  const gcFile = join(dir, `gc-${spec.name.replace(/[^a-z]+/g, "-")}.json`);
+  const args = ["-c", SERVER_CPU, process.execPath, ...NODE_FLAGS, "--import", "tsx", "--import", "./bench/gc-probe.ts", ...spec.args(dir)];
+  const child = spawn("taskset", args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, BENCH_GC_FILE: gcFile } });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolvePromise, reject) => {
@@ -203,7 +208,7 @@ function startServer(spec: ServerSpec, dir: string): Promise<{ child: ChildProce
       const floor = /^listening (\d+)/.exec(line);
       const port = floor ? Number(floor[1]) : Number(/127\.0\.0\.1:(\d+)/.exec(line)?.[1]);
       if (!port) reject(new Error(`${spec.name}: unexpected first line ${line}`));
-      else resolvePromise({ child, port });
+      else resolvePromise({ child, port, gcFile });
       // Keep draining stdout (audit records to stdout would otherwise block the server).
       child.stdout!.resume();
     });
@@ -231,11 +236,19 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-function runLoad(pid: number, port: number, streams: number, body: string, dir: string): LoadResult {
+/** Milliseconds the server has paused for garbage collection so far (written by bench/gc-probe.ts every 100 ms). */
+function gcMillis(gcFile: string): number {
+  const t = JSON.parse(readFileSync(gcFile, "utf8")) as { minorMs: number; majorMs: number; otherMs: number };
+  return t.minorMs + t.majorMs + t.otherMs;
+}
+
+function runLoad(pid: number, gcFile: string, port: number, streams: number, body: string, dir: string): LoadResult {
   const log = join(dir, `h2load-${streams}.log`);
   const before = cpuTicks(pid);
+  const gcBefore = gcMillis(gcFile);
   const run = spawnSync("taskset", h2loadArgs(port, streams, SECONDS, body, log), { encoding: "utf8" });
   const after = cpuTicks(pid);
+  const gcAfter = gcMillis(gcFile);
   if (run.status !== 0) throw new Error(`h2load failed: ${run.stderr}`);
   const out = run.stdout;
   const rps = Number(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out)?.[1]);
@@ -251,6 +264,7 @@ function runLoad(pid: number, port: number, streams: number, body: string, dir: 
     calls,
     failed,
     cpuMicrosPerCall: calls > 0 ? ((after - before) / CLK_TCK) * 1e6 / calls : NaN,
+    gcMicrosPerCall: calls > 0 ? ((gcAfter - gcBefore) * 1000) / calls : NaN,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     p999: percentile(sorted, 99.9),
@@ -258,12 +272,12 @@ function runLoad(pid: number, port: number, streams: number, body: string, dir: 
 }
 
 async function measure(spec: ServerSpec, body: string, dir: string): Promise<{ verified: string; m1: LoadResult; m16: LoadResult }> {
-  const { child, port } = await startServer(spec, dir);
+  const { child, port, gcFile } = await startServer(spec, dir);
   try {
     const verified = await spec.verify(`127.0.0.1:${port}`);
     spawnSync("taskset", h2loadArgs(port, 16, 2, body), { stdio: "ignore" }); // warm-up (JIT)
-    const m16 = runLoad(child.pid!, port, 16, body, dir);
-    const m1 = runLoad(child.pid!, port, 1, body, dir);
+    const m16 = runLoad(child.pid!, gcFile, port, 16, body, dir);
+    const m1 = runLoad(child.pid!, gcFile, port, 1, body, dir);
     return { verified, m1, m16 };
   } finally {
     child.kill("SIGTERM");
@@ -351,14 +365,18 @@ async function main(): Promise<void> {
   const best = (runs: LoadResult[]) => runs.reduce((a, b) => (b.rps > a.rps ? b : a));
   const us = (n: number) => `${Math.round(n)} µs`;
   console.log("");
-  console.log("server                  | streams | req/s    | CPU/call | p50      | p99      | p99.9    | failed");
+  console.log("server                  | streams | req/s    | CPU/call | GC/call  | p50      | p99      | p99.9    | failed");
   for (const [name, r] of results) {
     for (const [streams, run] of [[16, best(r.m16)], [1, best(r.m1)]] as const) {
       console.log(
-        `${name.padEnd(23)} | ${String(streams).padStart(7)} | ${run.rps.toFixed(0).padStart(8)} | ${us(run.cpuMicrosPerCall).padStart(8)} | ${us(run.p50).padStart(8)} | ${us(run.p99).padStart(8)} | ${us(run.p999).padStart(8)} | ${run.failed}`,
+        `${name.padEnd(23)} | ${String(streams).padStart(7)} | ${run.rps.toFixed(0).padStart(8)} | ${us(run.cpuMicrosPerCall).padStart(8)} | ${us(run.gcMicrosPerCall).padStart(8)} | ${us(run.p50).padStart(8)} | ${us(run.p99).padStart(8)} | ${us(run.p999).padStart(8)} | ${run.failed}`,
       );
     }
   }
+  // Every round at 16 streams, in the order run: a round that a slow spell or a GC-heavy spell hit shows here.
+  console.log("");
+  console.log("rounds at 16 streams, CPU/call (GC/call):");
+  for (const [name, r] of results) console.log(`  ${name.padEnd(23)} ${r.m16.map((run) => `${us(run.cpuMicrosPerCall)} (${us(run.gcMicrosPerCall)})`).join("  ")}`);
   const floor = results.get("floor")!;
   const median = (runs: LoadResult[]) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor((runs.length - 1) / 2)]!;
   console.log("");
