@@ -8,7 +8,7 @@
  * - + line: plus encoding the record's line straight from the decision
  *   (`createAuditLineWriter`, what the server's sink does);
  * - + sink: plus `sink.writeDecision` to a file: the line copied into the
- *   sink's buffer and, every 64 KiB, written by libuv's thread pool (its CPU
+ *   sink's buffer and, every 256 KiB, written by libuv's thread pool (its CPU
  *   time and the kernel's are counted: the process's CPU time is). Every row
  *   lets the event loop turn every 16 decisions, as a busy server does, so
  *   the sink's writes complete and its buffers are reused;

@@ -106,7 +106,15 @@ const CHUNK_HEADROOM = 16 * 1024;
 /** Written chunks kept for reuse: a busy sink has one being filled and one or two being written; bursts need a few more. */
 const MAX_SPARE_CHUNKS = 4;
 
-/** What was handed to one destination and not yet reported written, oldest first. */
+/**
+ * Most handed-over pieces one destination may have unreported. Past it the
+ * destination is no longer followed and its buffers are never reused: writes
+ * that never report (pino turns a destination's `write` into a no-op after
+ * EPIPE) would otherwise keep every buffer queued for good.
+ */
+const MAX_UNREPORTED = 64;
+
+/** What was handed to one destination and not yet reported written, oldest first; `undefined` once it is no longer followed. */
 type HandedOver = { unwritten: number; readonly chunk: Buffer | undefined }[];
 
 /**
@@ -126,7 +134,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   if (!opened.ok) return opened;
 
   // Chunks whose bytes SonicBoom has written, kept for the next lines: a fresh
-  // 80 KiB buffer per chunk is fresh memory the kernel must fault in and zero,
+  // 272 KiB buffer per chunk is fresh memory the kernel must fault in and zero,
   // which costs about a third as much as writing the chunk to the file.
   const spareChunks: Buffer[] = [];
   // What each destination was handed and has not yet reported written (see `trackWrites`).
@@ -170,6 +178,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   function trackWrites(s: Destination): HandedOver {
     const queue: HandedOver = [];
     s.on("write", (n: number) => {
+      if (!handedOver.has(s)) return; // no longer followed: counts would not line up with anything
       let left = n;
       while (left > 0 && queue.length > 0) {
         const head = queue[0]!;
@@ -215,7 +224,14 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   /** Hands `bytes` to the destination; `chunk` is the sink's buffer they are a view of, reused once they are written. */
   function toStream(bytes: Buffer, chunk?: Buffer): void {
     const queue = handedOver.get(stream);
-    queue?.push({ unwritten: bytes.length, chunk });
+    if (queue !== undefined) {
+      if (queue.length < MAX_UNREPORTED) queue.push({ unwritten: bytes.length, chunk });
+      else {
+        // Let go of the buffers queued so far (SonicBoom keeps what it still needs).
+        queue.length = 0;
+        handedOver.delete(stream);
+      }
+    }
     try {
       // In `contentMode: "buffer"` SonicBoom takes Buffers; its type declarations only know strings.
       (stream as unknown as { write(data: Buffer): boolean }).write(bytes);

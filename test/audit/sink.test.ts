@@ -223,6 +223,29 @@ describe("the audit sink", () => {
     }
   });
 
+  it("reuses its default-sized buffers too, each written in one piece straight from its memory", async () => {
+    const file = join(tempDir(), "audit.log");
+    const chunkBytes = 256 * 1024 + 16 * 1024;
+    const allocate = vi.spyOn(Buffer, "allocUnsafe");
+    try {
+      const sink = open(file);
+      const expected: string[] = [];
+      for (let n = 0; n < 3000; n++) {
+        const record = { ...decision(`big-${n}`, "deny", false), detail: `${n}:`.padEnd(1500 + ((n * 53) % 1500), String.fromCharCode(97 + (n % 26))) };
+        expected.push(JSON.stringify(record));
+        sink.write(record);
+        // About one buffer's worth (256 KiB) at a time, then the event loop turns and the write completes.
+        if (n % 100 === 99) await new Promise((r) => setTimeout(r, 5));
+      }
+      await sink.close();
+      expect(readFileSync(file, "utf8")).toBe(expected.map((l) => `${l}\n`).join(""));
+      expect(expected.join("\n").length / (256 * 1024)).toBeGreaterThan(25);
+      expect(allocate.mock.calls.filter(([size]) => size === chunkBytes).length).toBeLessThanOrEqual(5);
+    } finally {
+      allocate.mockRestore();
+    }
+  });
+
   it("reopens the file by name after rotation", async () => {
     const dir = tempDir();
     const file = join(dir, "audit.log");
@@ -265,6 +288,25 @@ function child(how: "sigterm" | "exit" | "hang", file: string, count: number, si
     });
   });
 }
+
+describe("a destination that stops reporting writes", () => {
+  it("keeps no buffers for it: records to stdout after its reader has gone hold no memory", async () => {
+    const proc = spawn(process.execPath, ["--expose-gc", "--import", "tsx", join("test", "audit", "fixtures", "sink-broken-pipe.ts")], {
+      cwd: process.cwd(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    // The reader goes away at once: the child's writes to stdout fail with EPIPE.
+    proc.stdout.destroy();
+    let stderr = "";
+    proc.stderr.on("data", (d: Buffer) => void (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => proc.on("exit", resolve));
+    expect(code).toBe(0);
+    const report = JSON.parse(stderr.trim().split("\n").pop()!) as { records: number; arrayBufferBytes: number; gc: boolean };
+    expect(report).toMatchObject({ records: 20_000, gc: true });
+    // About 40 MiB of records went nowhere; what stays is the buffer being filled and a few spares.
+    expect(report.arrayBufferBytes).toBeLessThan(4 * 1024 * 1024);
+  }, 30_000);
+});
 
 describe("records at shutdown", () => {
   it("are all in the file after SIGTERM when the handler closes the sink (as `ward serve` does)", async () => {
