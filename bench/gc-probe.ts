@@ -7,7 +7,7 @@
  *
  * The floor gets the probe too, so it costs every server the same.
  */
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { constants, PerformanceObserver } from "node:perf_hooks";
 
 const file = process.env["BENCH_GC_FILE"];
@@ -26,7 +26,11 @@ if (file !== undefined) {
       } else totals.otherMs += entry.duration;
     }
   }).observe({ entryTypes: ["gc"] });
-  const write = () => writeFileSync(file, JSON.stringify(totals));
+  // Written beside and renamed over, so the bench never reads a half-written file.
+  const write = () => {
+    writeFileSync(`${file}.tmp`, JSON.stringify(totals));
+    renameSync(`${file}.tmp`, file);
+  };
   write();
   setInterval(write, 100).unref();
 }

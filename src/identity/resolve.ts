@@ -373,7 +373,7 @@ export function createIdentityResolver(config: IdentityConfig = {}): CachingIden
     const why = given(evidence.xfcc)
       ? `\`${resolved.source}\` comes before \`xfcc\` in the identity sources, so its element was not used`
       : "it sent no XFCC element, so the client behind it is unknown";
-    return failure("xfcc_missing", `the peer ${quote(resolved.id.id)} is a trusted proxy and ${why}; set \`xfcc.proxyMayCallAsItself\` to let it call as itself`);
+    return failure("xfcc_missing", `the peer ${quote(resolved.id.id)} is a trusted proxy and ${why}; set \`xfcc.proxyMayCallAsItself\` (\`--xfcc-proxy-may-call-as-itself\`) to let it call as itself`);
   }
 
   function resolveEvidence(evidence: IdentityEvidence, needCertificate: boolean, now: number): Resolved {
