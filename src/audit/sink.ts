@@ -114,7 +114,7 @@ const MAX_SPARE_CHUNKS = 4;
  */
 const MAX_UNREPORTED = 64;
 
-/** What was handed to one destination and not yet reported written, oldest first; `undefined` once it is no longer followed. */
+/** What was handed to one destination and not yet reported written, oldest first (`handedOver` drops it once it is no longer followed). */
 type HandedOver = { unwritten: number; readonly chunk: Buffer | undefined }[];
 
 /**
