@@ -200,6 +200,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     const created = createAuditSink({
       destination: config.audit.destination.kind === "stdout" ? "stdout" : { file: config.audit.destination.path },
       sampleAllowed: config.audit.sampleAllowed,
+      minLength: config.audit.bufferBytes,
       onError: (err) => log.error({ err }, "audit log write failed"),
     });
     if (!created.ok) {

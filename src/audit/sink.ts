@@ -29,6 +29,7 @@ import { dirname } from "node:path";
 import { pino } from "pino";
 import type { Result } from "../diagnostics.js";
 import type { DecisionOutcome } from "../decide.js";
+import { DEFAULT_AUDIT_BUFFER_BYTES, MAX_AUDIT_BUFFER_BYTES } from "./buffering.js";
 import { createAuditLineWriter } from "./line.js";
 import type { AuditMeta, AuditRecord } from "./record.js";
 
@@ -46,8 +47,9 @@ export interface AuditSinkOptions {
   /** Random source in [0, 1) for sampling; injectable for tests. */
   readonly random?: () => number;
   /**
-   * Bytes (UTF-8) buffered before a write is issued; default 262144, at most
-   * 1 MiB. 1 issues every record at once (still asynchronously).
+   * Bytes (UTF-8) buffered before a write is issued; default 262144
+   * (`DEFAULT_AUDIT_BUFFER_BYTES`), at most 1 MiB. 1 issues every record at
+   * once (still asynchronously).
    */
   readonly minLength?: number;
   /** Longest a record waits in the buffer, ms; default 1000. */
@@ -89,16 +91,6 @@ export interface AuditSink {
 
 type Destination = ReturnType<typeof pino.destination>;
 
-/**
- * Default `minLength`: a write per 256 KiB (about 100 records with their
- * input). Each write is a round trip to libuv's thread pool, which on a busy
- * core costs about as much as the write itself: at 64 KiB, about 2–3 µs per
- * decision on the bench machine (`npm run bench:grpc`, audit to file).
- */
-const DEFAULT_MIN_LENGTH = 256 * 1024;
-
-/** Largest `minLength`: what a crash can lose is bounded by it. */
-const MAX_MIN_LENGTH = 1024 * 1024;
 
 /** Room above `minLength` in a chunk, so that the line that crosses it usually still fits. */
 const CHUNK_HEADROOM = 16 * 1024;
@@ -201,7 +193,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   // comes back as a spare). One
   // copy per line, outside the JavaScript heap (see the module comment).
   const lines = createAuditLineWriter();
-  const minLength = Math.min(MAX_MIN_LENGTH, Math.max(1, Math.floor(options.minLength ?? DEFAULT_MIN_LENGTH)));
+  const minLength = Math.min(MAX_AUDIT_BUFFER_BYTES, Math.max(1, Math.floor(options.minLength ?? DEFAULT_AUDIT_BUFFER_BYTES)));
   const chunkBytes = minLength + CHUNK_HEADROOM;
   let chunk: Buffer | undefined;
   let used = 0;

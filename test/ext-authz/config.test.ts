@@ -26,7 +26,7 @@ describe("ward serve configuration", () => {
       callerHeader: "x-ward-caller",
       wouldDenyHeader: "x-ward-would-deny",
       exposeDenyReason: false,
-      audit: { destination: { kind: "stdout" }, input: "full", redact: [], sampleAllowed: 1 },
+      audit: { destination: { kind: "stdout" }, input: "full", redact: [], sampleAllowed: 1, bufferBytes: 262144 },
       http: { host: "127.0.0.1", port: 8181 },
       logLevel: "info",
     });
@@ -45,7 +45,7 @@ describe("ward serve configuration", () => {
       "--caller-header", "x-peer", "--would-deny-header=x-audit", "--expose-deny-reason",
       "--max-message-bytes", "65536", "--max-headers", "50", "--max-header-bytes", "8192", "--max-body-bytes", "0",
       "--decision-timeout-ms", "250", "--max-in-flight", "64", "--shutdown-grace-ms", "0",
-      "--audit-log", "/var/log/ward.log", "--audit-input", "none", "--audit-redact", "X-Api-Key", "--audit-sample-allowed", "0.25",
+      "--audit-log", "/var/log/ward.log", "--audit-input", "none", "--audit-redact", "X-Api-Key", "--audit-sample-allowed", "0.25", "--audit-buffer-bytes", "65536",
       "--shadow", "candidate", "--http", "off", "--log-level", "debug",
     ]);
     expect(c).toMatchObject({
@@ -72,7 +72,7 @@ describe("ward serve configuration", () => {
       decisionTimeoutMs: 250,
       maxInFlight: 64,
       shutdownGraceMs: 0,
-      audit: { destination: { kind: "file", path: "/var/log/ward.log" }, input: "none", redact: ["x-api-key"], sampleAllowed: 0.25 },
+      audit: { destination: { kind: "file", path: "/var/log/ward.log" }, input: "none", redact: ["x-api-key"], sampleAllowed: 0.25, bufferBytes: 65536 },
       shadow: ["candidate"],
       logLevel: "debug",
     });
@@ -131,6 +131,8 @@ describe("ward serve configuration", () => {
     expect(errors(["--policies", "p", "--caller-header", "x-a", "--would-deny-header", "x-a"])).toEqual(["`--caller-header` and `--would-deny-header` must differ"]);
     expect(errors(["--policies", "p", "--mode", "audit", "--mode", "enforce"])).toEqual(["`--mode` is given more than once"]);
     expect(errors(["--policies", "p", "stray"])).toEqual(["unexpected argument `stray`"]);
+    expect(errors(["--policies", "p", "--audit-buffer-bytes", "0"])[0]).toContain("`--audit-buffer-bytes`");
+    expect(errors(["--policies", "p"], { WARD_AUDIT_BUFFER_BYTES: "2097152" })[0]).toContain("`WARD_AUDIT_BUFFER_BYTES`");
     expect(errors(["--policies", "p", "--xfcc-proxy-may-call-as-itself"])).toEqual(["`--xfcc-proxy-may-call-as-itself` only means something when `xfcc` is one of the identity sources"]);
     expect(errors(["--policies", "p", "--identity-sources", "xfcc", "--xfcc-trusted-by", "spiffe://a/b"], { WARD_XFCC_PROXY_MAY_CALL_AS_ITSELF: "maybe" })[0]).toContain("takes true or false");
     expect(errors(["--policies", "p"], { WARD_MAX_BODY_BYTES: "lots" })).toEqual(["`WARD_MAX_BODY_BYTES` must be a whole number, not `lots`"]);

@@ -148,6 +148,24 @@ describe("ward serve (a real process)", () => {
     expect(await ward.exit).toBe(0);
   });
 
+  it("with --audit-buffer-bytes 1 hands each record to the file at once: a hard kill right after loses none", async () => {
+    dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
+    const audit = join(dir, "audit.log");
+    const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "off", "--audit-log", audit, "--audit-buffer-bytes", "1", "--log-level", "warn"]);
+    const ready = await ward.ready;
+    const client = authorizationClient(ready.grpc[0]!);
+    for (let i = 0; i < 5; i++) {
+      await client.check(envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: CHECKOUT, destinationPrincipal: PAYMENTS_API, requestId: `buffer-${i}` }));
+    }
+    client.close();
+    // Well inside the once-a-second flush: with the default 256 KiB buffer these records would still be in memory.
+    await new Promise((r) => setTimeout(r, 150));
+    ward.child.kill("SIGKILL");
+    await ward.exit;
+    const ids = readFileSync(audit, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { decision_id: string }).decision_id);
+    expect(ids).toEqual(["buffer-0", "buffer-1", "buffer-2", "buffer-3", "buffer-4"]);
+  });
+
   it("survives SIGHUP and SIGUSR2 sent while it starts, and acts on them once it serves", async () => {
     dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
     // Opening a FIFO for writing waits for a reader, and the audit log is opened after the policies
