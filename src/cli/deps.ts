@@ -19,6 +19,7 @@ export const IDENTITY_FLAGS = {
   "identity-sources": { type: "string" },
   "xfcc-trusted-by": { type: "string", multiple: true },
   "xfcc-proxy-may-call-as-itself": { type: "boolean" },
+  "certificate-checks": { type: "string" },
 } as const;
 
 /** Usage lines for the identity flags. */
@@ -26,7 +27,9 @@ export const IDENTITY_FLAGS_USAGE = `  --trust-bundle FILE         SPIFFE trust 
   --identity-sources LIST     evidence for the caller identity, in order (default principal,certificate)
   --xfcc-trusted-by ID        proxy whose x-forwarded-client-cert is believed (repeatable; needed for xfcc)
   --xfcc-proxy-may-call-as-itself
-                              a trusted proxy's request without an XFCC element is the proxy itself`;
+                              a trusted proxy's request without an XFCC element is the proxy itself
+  --certificate-checks always|when-needed
+                              when a certificate beside a principal is checked, as for ward serve (default always)`;
 
 /** The identity flags as parsed. */
 export interface IdentityFlags {
@@ -34,6 +37,7 @@ export interface IdentityFlags {
   readonly "identity-sources"?: string;
   readonly "xfcc-trusted-by"?: readonly string[];
   readonly "xfcc-proxy-may-call-as-itself"?: boolean;
+  readonly "certificate-checks"?: string;
 }
 
 /** Builds the identity resolver and input builder with the server's defaults and the given identity flags. */
@@ -68,6 +72,8 @@ export async function decisionDepsFromFlags(flags: IdentityFlags, io: CliIo): Pr
     ...(sources !== undefined ? { sources: sources as IdentityConfig["sources"] } : {}),
     ...(trusted.length > 0 ? { xfcc: { trustedProxies: trusted, proxyMayCallAsItself: flags["xfcc-proxy-may-call-as-itself"] === true } } : {}),
     ...(trustBundle !== undefined ? { trustBundle } : {}),
+    // Checked by the resolver like the rest (an unknown value is `certificate_checks_invalid`, exit 2).
+    ...(flags["certificate-checks"] !== undefined ? { certificateChecks: flags["certificate-checks"] as IdentityConfig["certificateChecks"] } : {}),
   };
   const deps = createDecisionDeps(config);
   if (deps.problems !== undefined) {

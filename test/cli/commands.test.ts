@@ -144,6 +144,22 @@ describe("ward eval", () => {
     expect(alone.stderr).toContain("only means something when `xfcc` is one of the identity sources");
   });
 
+  it("--certificate-checks when-needed: an expired certificate beside the principal is not checked while no policy reads cert.*", async () => {
+    // Envoy's recorded CheckRequest, with the same caller's expired certificate in `source.certificate`.
+    const recorded = JSON.parse(readFileSync(join(ROOT, "policies/recorded/checkout-charge.checkrequest.json"), "utf8")) as { attributes: { source: { certificate: string } } };
+    recorded.attributes.source.certificate = encodeURIComponent(readFileSync(join(ROOT, "test/fixtures/certs/expired.pem"), "utf8"));
+    const cwd = project({ "policies/payments.ward": PAYMENTS_POLICY, "in.json": JSON.stringify(recorded) });
+    // The server's default checks every certificate Envoy sends: expired, so the caller is no one.
+    const always = JSON.parse((await ward(["eval", "--input", "in.json"], { cwd })).stdout);
+    expect(always).toMatchObject({ allowed: false, status: 401, caller: { authenticated: false, unauthenticated_reason: "expired_certificate" } });
+    const whenNeeded = await ward(["eval", "--input", "in.json", "--certificate-checks", "when-needed"], { cwd });
+    expect(whenNeeded.code).toBe(0);
+    expect(JSON.parse(whenNeeded.stdout)).toMatchObject({ allowed: true, caller: { authenticated: true, spiffe_id: CHECKOUT, source: "principal" } });
+    const bad = await ward(["eval", "--input", "in.json", "--certificate-checks", "sometimes"], { cwd });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("certificate_checks_invalid");
+  });
+
   it("--explain adds every rule, matched or the first failed condition with file:line:col", async () => {
     const cwd = project({ "policies/payments.ward": PAYMENTS_POLICY, "in.json": compact });
     const d = JSON.parse((await ward(["eval", "--input", "in.json", "--explain"], { cwd })).stdout);
