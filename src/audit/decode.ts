@@ -41,7 +41,6 @@ export type LogEntry =
   | { readonly kind: "check_request"; readonly json: Readonly<Record<string, unknown>> }
   | { readonly kind: "skip"; readonly reason: SkipReason; readonly message: string };
 
-/** Reasons for verdicts that were not the policies' own. */
 /** Reasons for requests refused before the policies ran. */
 const PRE_EVALUATION_REASONS: ReadonlySet<string> = new Set(["malformed_path", "malformed_request", "request_too_large"]);
 

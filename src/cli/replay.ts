@@ -85,7 +85,6 @@ export async function runReplay(argv: readonly string[], io: CliIo): Promise<num
   return hasFailingFlips(report, failOn) ? EXIT_FINDING : EXIT_OK;
 }
 
-/** Feeds text split into lines (`\n` or `\r\n`) to a replay. */
 /**
  * The logs a command was given (`--log` and positional), each checked readable
  * before anything is read: a typo is a setup error, not a silent empty report.
@@ -119,6 +118,7 @@ export async function readLogs(io: CliIo, into: Pick<Replay, "add">, logs: reado
   return undefined;
 }
 
+/** Feeds text split into lines (`\n` or `\r\n`) to a replay. */
 export function addText(replay: Pick<Replay, "add">, text: string, source: string): void {
   const lines = text.split(/\r?\n/);
   // A final newline ends the last line; it does not start an empty one.

@@ -459,7 +459,7 @@ function readHeaderValue(r: WireReader, end: number, strings: StringMemo | undef
       key = readText(r, end, strings);
     } else if (field === 2) {
       if (!expectLdelim(r, wire, "HeaderValue.value")) return undefined;
-      value = readText(r, end, UNIQUE_PER_REQUEST.has(key) ? undefined : strings);
+      value = readText(r, end, memoForValueOf(key, strings));
     } else if (field === 3) {
       if (!expectLdelim(r, wire, "HeaderValue.raw_value")) return undefined;
       const stop = r.ldelimEnd(end);
@@ -493,8 +493,7 @@ function readStringPair(r: WireReader, end: number, what: string, strings?: Stri
     const wire = t & 7;
     if (field === 1 || field === 2) {
       if (!expectLdelim(r, wire, what)) return undefined;
-      // A value that is new on every request would only churn the memo (and keep itself alive in it).
-      const text = readText(r, end, field === 2 && UNIQUE_PER_REQUEST.has(key) ? undefined : strings);
+      const text = readText(r, end, field === 2 ? memoForValueOf(key, strings) : strings);
       if (field === 1) key = text;
       else value = text;
     } else skipField(r, field, wire, end);
@@ -523,6 +522,11 @@ const UNIQUE_PER_REQUEST: ReadonlySet<string> = new Set([
   "x-datadog-parent-id",
   "uber-trace-id",
 ]);
+
+/** The memo to decode `name`'s value with: none for values that are new on every request (they would only churn it and stay alive in it). */
+function memoForValueOf(name: string, strings: StringMemo | undefined): StringMemo | undefined {
+  return UNIQUE_PER_REQUEST.has(name) ? undefined : strings;
+}
 
 function readString(r: WireReader, end: number): string {
   const stop = r.ldelimEnd(end);
