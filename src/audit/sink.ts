@@ -17,6 +17,14 @@
  * it again to encode it, and issue a write system call every 16 KiB at most;
  * with 4 KiB that cost more CPU than deciding (bench/grpc.ts).
  *
+ * When standard output is a pipe or a socket (a container runtime's log pipe,
+ * `ward serve | tee`), records to `stdout` go through `process.stdout`, a
+ * libuv stream, instead: it writes on the event loop's thread as soon as the
+ * pipe has room and waits for room with epoll, where SonicBoom hands every
+ * write to libuv's thread pool and, when the pipe is full (EAGAIN), waits
+ * 100 ms before retrying, while the sink keeps allocating new buffers. Under
+ * load that cost more than a file (bench/grpc.ts, "audit to stdout").
+ *
  * Records reach the destination when the buffer passes `minLength`, every
  * `flushIntervalMs`, on `flush()`/`close()`/`reopen()`, and synchronously if
  * the process exits without closing the sink (an exit hook of the sink's own,
@@ -24,7 +32,8 @@
  * skips exit hooks, so the server's SIGTERM/SIGINT handler must
  * `await sink.close()` (docs/audit.md).
  */
-import { mkdirSync, openSync } from "node:fs";
+import { fstatSync, mkdirSync, openSync, writeSync } from "node:fs";
+import type { Writable } from "node:stream";
 import { dirname } from "node:path";
 import { pino } from "pino";
 import type { Result } from "../diagnostics.js";
@@ -106,6 +115,16 @@ const MAX_SPARE_CHUNKS = 4;
  */
 const MAX_UNREPORTED = 64;
 
+/**
+ * Standard output as a stream (when it is a pipe or a socket): how many
+ * handed-over pieces it has not yet called back for, and who waits for none.
+ */
+interface PipeDestination {
+  readonly stream: Writable;
+  inFlight: number;
+  idle: (() => void)[];
+}
+
 /** What was handed to one destination and not yet reported written, oldest first (`handedOver` drops it once it is no longer followed). */
 type HandedOver = { unwritten: number; readonly chunk: Buffer | undefined }[];
 
@@ -124,6 +143,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
 
   const opened = open(file);
   if (!opened.ok) return opened;
+  const pipe: PipeDestination | undefined = file === undefined && stdoutIsPipe() ? { stream: process.stdout, inFlight: 0, idle: [] } : undefined;
 
   // Chunks whose bytes SonicBoom has written, kept for the next lines: a fresh
   // 272 KiB buffer per chunk is fresh memory the kernel must fault in and zero,
@@ -131,7 +151,8 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   const spareChunks: Buffer[] = [];
   // What each destination was handed and has not yet reported written (see `trackWrites`).
   const handedOver = new WeakMap<Destination, HandedOver>();
-  let stream: Destination = destinationFor(opened.value);
+  // SonicBoom is not used (nor created: it would write to the same file descriptor) when standard output is written as a pipe.
+  let stream: Destination | undefined = pipe === undefined ? destinationFor(opened.value) : undefined;
   let written = 0;
   let sampledOut = 0;
   let errors = 0;
@@ -140,6 +161,31 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   function onError(err: Error): void {
     errors++;
     options.onError?.(err);
+  }
+
+  function pipeCalledBack(): void {
+    if (pipe === undefined || pipe.inFlight > 0) return;
+    const waiting = pipe.idle;
+    pipe.idle = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  // A pipe whose reader has gone fails with EPIPE: counted and reported once, then the stream is
+  // destroyed and later records go nowhere (as with SonicBoom); a closed stream answers no more writes.
+  function onPipeClose(): void {
+    if (pipe === undefined) return;
+    pipe.inFlight = 0;
+    pipeCalledBack();
+  }
+  pipe?.stream.on("error", onError);
+  pipe?.stream.on("close", onPipeClose);
+
+  /** Resolves once standard output (as a pipe) has called back for every piece handed to it. */
+  function pipeIdle(p: PipeDestination): Promise<void> {
+    return new Promise((resolve) => {
+      if (p.inFlight === 0 || p.stream.destroyed) resolve();
+      else p.idle.push(resolve);
+    });
   }
 
   function destinationFor(fd: number): Destination {
@@ -215,6 +261,11 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
 
   /** Hands `bytes` to the destination; `chunk` is the sink's buffer they are a view of, reused once they are written. */
   function toStream(bytes: Buffer, chunk?: Buffer): void {
+    if (pipe !== undefined) {
+      toPipe(pipe, bytes, chunk);
+      return;
+    }
+    if (stream === undefined) return;
     const queue = handedOver.get(stream);
     if (queue !== undefined) {
       if (queue.length < MAX_UNREPORTED) queue.push({ unwritten: bytes.length, chunk });
@@ -228,6 +279,25 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       // In `contentMode: "buffer"` SonicBoom takes Buffers; its type declarations only know strings.
       (stream as unknown as { write(data: Buffer): boolean }).write(bytes);
     } catch (err) {
+      onError(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  function toPipe(p: PipeDestination, bytes: Buffer, chunk: Buffer | undefined): void {
+    if (p.stream.destroyed) {
+      if (chunk !== undefined && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(chunk);
+      return;
+    }
+    p.inFlight++;
+    try {
+      p.stream.write(bytes, (err) => {
+        p.inFlight = Math.max(0, p.inFlight - 1);
+        // The stream holds the bytes until it calls back; after an error they may still be referenced: not reused.
+        if (!err && chunk !== undefined && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(chunk);
+        pipeCalledBack();
+      });
+    } catch (err) {
+      p.inFlight = Math.max(0, p.inFlight - 1);
       onError(err instanceof Error ? err : new Error(String(err)));
     }
   }
@@ -261,8 +331,17 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
 
   // pino's own exit hook flushes SonicBoom synchronously, but it runs before
   // this one (registered first): hand over what waits here, then flush again.
+  // A pipe is written synchronously, and only when it has nothing of ours in
+  // flight: bytes written beside a half-done write would split a line.
   function onExit(): void {
+    if (pipe !== undefined) {
+      if (chunk !== undefined && used > 0 && pipe.inFlight === 0 && !pipe.stream.destroyed) writeAllSync(STDOUT_FD, chunk.subarray(0, used), onError);
+      chunk = undefined;
+      used = 0;
+      return;
+    }
     handOver();
+    if (stream === undefined) return;
     try {
       if (!isDestroyed(stream)) stream.flushSync();
     } catch (err) {
@@ -339,14 +418,24 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       writeDecision,
       flush() {
         handOver();
-        return flushStream(stream);
+        if (pipe !== undefined) return pipeIdle(pipe);
+        return stream === undefined ? Promise.resolve() : flushStream(stream);
       },
       close() {
         if (!closed) {
           handOver();
           process.off("exit", onExit);
           clearInterval(interval);
-          closed = flushStream(stream).then(() => endStream(stream));
+          if (pipe !== undefined) {
+            // Standard output stays open (the process may still write to it); the sink just stops listening.
+            closed = pipeIdle(pipe).then(() => {
+              pipe.stream.off("error", onError);
+              pipe.stream.off("close", onPipeClose);
+            });
+          } else {
+            const s = stream!;
+            closed = flushStream(s).then(() => endStream(s));
+          }
         }
         return closed;
       },
@@ -355,7 +444,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
         const next = open(file);
         if (!next.ok) return next;
         handOver();
-        const old = stream;
+        const old = stream!;
         stream = destinationFor(next.value);
         void flushStream(old).then(() => endStream(old));
         return { ok: true, value: undefined, diagnostics: [] };
@@ -363,6 +452,37 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       stats: () => ({ written, sampledOut, errors }),
     },
   };
+}
+
+const STDOUT_FD = 1;
+
+/** Whether standard output is a pipe or a socket (written as a stream, see the module comment). */
+function stdoutIsPipe(): boolean {
+  try {
+    const stat = fstatSync(STDOUT_FD);
+    return stat.isFIFO() || stat.isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** Writes all of `bytes` to `fd` synchronously (at exit), waiting out a full non-blocking pipe for up to about a second. */
+function writeAllSync(fd: number, bytes: Buffer, onError: (err: Error) => void): void {
+  let offset = 0;
+  let waits = 0;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EAGAIN" && waits++ < 1000) {
+        Atomics.wait(sleeper, 0, 0, 1);
+        continue;
+      }
+      onError(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+  }
 }
 
 function open(file: string | undefined): Result<number> {

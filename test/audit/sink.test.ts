@@ -1,4 +1,5 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import type { Readable } from "node:stream";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
@@ -265,29 +266,80 @@ describe("the audit sink", () => {
   });
 });
 
-/** Runs test/audit/fixtures/sink-child.ts; resolves with its exit code once it has ended. */
-function child(how: "sigterm" | "exit" | "hang", file: string, count: number, signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+/**
+ * Runs test/audit/fixtures/sink-child.ts with `args`; `watch` sees the process
+ * as it starts. Resolves once it has ended (with what it wrote to stderr);
+ * rejects if it cannot start the sink (exit code 3) or takes over 20 s.
+ */
+function runSinkChild(args: string[], watch: (proc: ChildProcessByStdio<null, Readable, Readable>) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", join("test", "audit", "fixtures", "sink-child.ts"), how, file, String(count)], {
-      cwd: process.cwd(),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const proc = spawn(process.execPath, ["--import", "tsx", join("test", "audit", "fixtures", "sink-child.ts"), ...args], { cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] });
     const timer = setTimeout(() => {
       proc.kill("SIGKILL");
       reject(new Error("the child did not finish in time"));
     }, 20_000);
     let stderr = "";
     proc.stderr.on("data", (d: Buffer) => void (stderr += d.toString()));
-    proc.stdout.on("data", (d: Buffer) => {
-      if (d.toString().includes("ready") && signal) proc.kill(signal);
-    });
-    proc.on("exit", (code, sig) => {
+    watch(proc);
+    // `close`, not `exit`: everything the child wrote has been read by then.
+    proc.on("close", (code, sig) => {
       clearTimeout(timer);
       if (code === 3) reject(new Error(stderr));
-      else resolve({ code, signal: sig });
+      else resolve({ code, signal: sig, stderr });
     });
   });
 }
+
+/** sink-child.ts writing `count` records to `file`, sent `signal` once it reports ready. */
+function child(how: "sigterm" | "exit" | "hang", file: string, count: number, signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return runSinkChild([how, file, String(count)], (proc) => {
+    proc.stdout.on("data", (d: Buffer) => {
+      if (d.toString().includes("ready") && signal) proc.kill(signal);
+    });
+  });
+}
+
+/** sink-child.ts writing its records to stdout, a pipe this process reads only after `holdMs`. */
+async function childToPipe(how: "sigterm" | "exit", count: number, padding: number, holdMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = "";
+  const ended = await runSinkChild([how, "-", String(count), String(padding)], (proc) => {
+    let signalled = false;
+    // Nothing is read for a while: the pipe (64 KiB) fills and the child's writes must wait for room.
+    proc.stdout.pause();
+    setTimeout(() => {
+      proc.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+        if (how === "sigterm" && !signalled && stdout.includes("ready\n")) {
+          signalled = true;
+          proc.kill("SIGTERM");
+        }
+      });
+      proc.stdout.resume();
+    }, holdMs);
+  });
+  return { code: ended.code, stdout, stderr: ended.stderr };
+}
+
+describe("records to stdout when it is a pipe (a container runtime's log pipe)", () => {
+  const ids = (stdout: string) => stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => (JSON.parse(l) as { decision_id: string }).decision_id);
+  const counters = (stderr: string) => JSON.parse(stderr.trim().split("\n").pop()!) as { written: number; errors: number };
+
+  it("all arrive, whole and in order, through a reader that falls behind; closing reports no error", async () => {
+    // About 3 MiB of records, handed over 16 KiB at a time while nothing reads the pipe.
+    const ended = await childToPipe("sigterm", 3000, 1000, 300);
+    expect(ended.code).toBe(0);
+    expect(ids(ended.stdout)).toEqual(Array.from({ length: 3000 }, (_, i) => `child-${i}`));
+    // A pipe cannot be fsynced: a flush that tried (SonicBoom's does) would count EINVAL as a failed write.
+    expect(counters(ended.stderr)).toEqual({ written: 3000, sampledOut: 0, errors: 0 });
+  }, 30_000);
+
+  it("are all written by the exit hook after process.exit() without a close", async () => {
+    const ended = await childToPipe("exit", 40, 0, 100);
+    expect(ended.code).toBe(0);
+    expect(ids(ended.stdout)).toEqual(Array.from({ length: 40 }, (_, i) => `child-${i}`));
+    expect(counters(ended.stderr).errors).toBe(0);
+  }, 30_000);
+});
 
 describe("a destination that stops reporting writes", () => {
   it("keeps no buffers for it: records to stdout after its reader has gone hold no memory", async () => {

@@ -33,14 +33,14 @@ interface Ready {
   pid: number;
 }
 
-function serve(args: string[]): { child: ChildProcess; ready: Promise<Ready>; exit: Promise<number | null>; stderr: () => string } {
+function serve(args: string[]): { child: ChildProcess; ready: Promise<Ready>; exit: Promise<number | null>; stderr: () => string; stdout: () => string } {
   const child = spawn(process.execPath, [MAIN, "serve", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exit = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  let out = "";
   const ready = new Promise<Ready>((resolvePromise, reject) => {
-    let out = "";
     const timer = setTimeout(() => reject(new Error(`no ready line within 20 s; stderr:\n${stderr}`)), 20_000);
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
@@ -55,7 +55,7 @@ function serve(args: string[]): { child: ChildProcess; ready: Promise<Ready>; ex
     });
     void exit.then((code) => reject(new Error(`exited with ${code} before ready; stderr:\n${stderr}`)));
   });
-  return { child, ready, exit, stderr: () => stderr };
+  return { child, ready, exit, stderr: () => stderr, stdout: () => out };
 }
 
 describe("ward serve (a real process)", () => {
@@ -165,6 +165,27 @@ describe("ward serve (a real process)", () => {
     const ids = readFileSync(audit, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { decision_id: string }).decision_id);
     expect(ids).toEqual(["buffer-0", "buffer-1", "buffer-2", "buffer-3", "buffer-4"]);
   });
+
+  it("writes records to stdout by default: through a pipe that fills while nobody reads, every record arrives, and shutdown reports no error", async () => {
+    const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "off", "--audit-buffer-bytes", "1", "--log-level", "warn"]);
+    const ready = await ward.ready;
+    // About 150 KB of records while the pipe (64 KiB) is not read: Ward's writes wait for room, calls go on.
+    ward.child.stdout!.pause();
+    const client = authorizationClient(ready.grpc[0]!);
+    for (let i = 0; i < 60; i++) {
+      const answer = await client.check(envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: CHECKOUT, destinationPrincipal: PAYMENTS_API, requestId: `pipe-${i}` }));
+      expect(answer.status?.code ?? 0).toBe(0);
+    }
+    client.close();
+    ward.child.stdout!.resume();
+    ward.child.kill("SIGTERM");
+    expect(await ward.exit).toBe(0);
+    const lines = ward.stdout().trim().split("\n");
+    expect(JSON.parse(lines[0]!)).toMatchObject({ ward: "ready" });
+    const ids = lines.slice(1).map((l) => (JSON.parse(l) as { type: string; decision_id: string }).decision_id);
+    expect(ids).toEqual(Array.from({ length: 60 }, (_, i) => `pipe-${i}`));
+    expect(ward.stderr()).not.toContain("audit log write failed");
+  }, 30_000);
 
   it("survives SIGHUP and SIGUSR2 sent while it starts, and acts on them once it serves", async () => {
     dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
