@@ -4,8 +4,10 @@
  *
  * - Servers run pinned with `taskset -c 1` (SERVER_CPU): the floor
  *   (bench/floor-server.ts: grpc-js with raw buffers and a constant answer, no
- *   protobuf work), Ward with audit records off, and Ward with audit records
- *   written to a file. Ward serves the shipped policies/ (7 policies).
+ *   protobuf work), Ward with audit records off, Ward with audit records
+ *   written to a file, and Ward with audit records to stdout, the default,
+ *   as a container runtime takes them: a pipe, drained by `cat` on core 0
+ *   (CLIENT_CPU, beside h2load). Ward serves the shipped policies/ (7 policies).
  * - h2load (Debian's nghttp2-client) drives each from core 0 (CLIENT_CPU) with
  *   a pre-encoded realistic Envoy CheckRequest (16 headers incl. pseudo-headers,
  *   a URL-encoded peer certificate, addresses, principals, context extensions),
@@ -20,7 +22,7 @@
  *   CheckResponse status (OK for the allowed request, PERMISSION_DENIED for a
  *   denied one).
  *
- * - Rounds alternate the servers (floor, Ward, Ward with audit, then again),
+ * - Rounds alternate the servers (floor, then each Ward, then again),
  *   so a slow spell of a shared machine tends to hit all of them; the table
  *   shows each server's best round, and the ratios are given for the best
  *   and the median rounds.
@@ -59,6 +61,8 @@ interface ServerSpec {
   readonly args: (dir: string) => string[];
   /** Verifies answers; returns a description of what was checked. */
   readonly verify: (target: string) => Promise<string>;
+  /** The server's stdout is a pipe that another process (`cat`, on CLIENT_CPU) drains, as a container runtime would. */
+  readonly stdoutDrained?: boolean;
 }
 
 interface LoadResult {
@@ -193,13 +197,20 @@ async function verifyFloor(target: string): Promise<string> {
 function startServer(spec: ServerSpec, dir: string): Promise<{ child: ChildProcess; port: number; gcFile: string }> {
   const gcFile = join(dir, `gc-${spec.name.replace(/[^a-z]+/g, "-")}.json`);
   const args = ["-c", SERVER_CPU, process.execPath, ...NODE_FLAGS, "--import", "tsx", "--import", "./bench/gc-probe.ts", ...spec.args(dir)];
-  const child = spawn("taskset", args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, BENCH_GC_FILE: gcFile } });
+  // A drained stdout: the drain passes the ready line on to its stderr, then reads the rest into /dev/null.
+  // This process must not keep the pipe's writing end, or the drain would never see it end.
+  const drain = spec.stdoutDrained
+    ? spawn("taskset", ["-c", CLIENT_CPU, "sh", "-c", "head -n 1 >&2; exec cat > /dev/null"], { stdio: ["pipe", "ignore", "pipe"] })
+    : undefined;
+  const child = spawn("taskset", args, { cwd: ROOT, stdio: ["ignore", drain ? drain.stdin! : "pipe", "pipe"], env: { ...process.env, BENCH_GC_FILE: gcFile } });
+  drain?.stdin!.destroy();
+  const firstLines = drain ? drain.stderr! : child.stdout!;
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolvePromise, reject) => {
     let buffered = "";
     const timer = setTimeout(() => reject(new Error(`${spec.name} did not start in 60 s:\n${stderr}`)), 60_000);
-    child.stdout!.on("data", (d: Buffer) => {
+    firstLines.on("data", (d: Buffer) => {
       buffered += d.toString();
       const line = buffered.split("\n")[0];
       if (!buffered.includes("\n") || line === undefined) return;
@@ -210,7 +221,7 @@ function startServer(spec: ServerSpec, dir: string): Promise<{ child: ChildProce
       if (!port) reject(new Error(`${spec.name}: unexpected first line ${line}`));
       else resolvePromise({ child, port, gcFile });
       // Keep draining stdout (audit records to stdout would otherwise block the server).
-      child.stdout!.resume();
+      firstLines.resume();
     });
     child.once("exit", (code) => reject(new Error(`${spec.name} exited with ${code}:\n${stderr}`)));
   });
@@ -338,12 +349,13 @@ async function main(): Promise<void> {
 
   const wardArgs = (audit: string) => (d: string) => [
     "src/main.ts", "serve", "--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "off", "--log-level", "warn",
-    "--audit-log", audit === "file" ? join(d, "audit.log") : "off",
+    "--audit-log", audit === "file" ? join(d, "audit.log") : audit,
   ];
   const specs: ServerSpec[] = [
     { name: "floor", args: () => ["bench/floor-server.ts", "0"], verify: verifyFloor },
     { name: "ward (audit off)", args: wardArgs("off"), verify: verifyWard },
     { name: "ward (audit to file)", args: wardArgs("file"), verify: verifyWard },
+    { name: "ward (audit to stdout)", args: wardArgs("stdout"), verify: verifyWard, stdoutDrained: true },
   ];
 
   console.log(`bench:grpc — ${SECONDS} s per load, servers on core ${SERVER_CPU}, h2load on core ${CLIENT_CPU}, ${ROUNDS} round(s)`);
@@ -380,7 +392,7 @@ async function main(): Promise<void> {
   const floor = results.get("floor")!;
   const median = (runs: LoadResult[]) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor((runs.length - 1) / 2)]!;
   console.log("");
-  for (const name of ["ward (audit off)", "ward (audit to file)"]) {
+  for (const name of ["ward (audit off)", "ward (audit to file)", "ward (audit to stdout)"]) {
     const w = results.get(name)!;
     for (const [label, pick] of [["best", best], ["median", median]] as const) {
       const f16 = pick(floor.m16);
