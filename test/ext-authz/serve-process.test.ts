@@ -33,12 +33,14 @@ interface Ready {
   pid: number;
 }
 
-function serve(args: string[]): { child: ChildProcess; ready: Promise<Ready>; exit: Promise<number | null>; stderr: () => string; stdout: () => string } {
+function serve(args: string[]): { child: ChildProcess; ready: Promise<Ready>; exit: Promise<number | null>; closed: Promise<void>; stderr: () => string; stdout: () => string } {
   const child = spawn(process.execPath, [MAIN, "serve", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exit = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  // `close` comes after `exit`, once everything the process wrote to stdout and stderr has been read.
+  const closed = new Promise<void>((r) => child.once("close", () => r()));
   let out = "";
   const ready = new Promise<Ready>((resolvePromise, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ready line within 20 s; stderr:\n${stderr}`)), 20_000);
@@ -55,7 +57,7 @@ function serve(args: string[]): { child: ChildProcess; ready: Promise<Ready>; ex
     });
     void exit.then((code) => reject(new Error(`exited with ${code} before ready; stderr:\n${stderr}`)));
   });
-  return { child, ready, exit, stderr: () => stderr, stdout: () => out };
+  return { child, ready, exit, closed, stderr: () => stderr, stdout: () => out };
 }
 
 describe("ward serve (a real process)", () => {
@@ -180,6 +182,7 @@ describe("ward serve (a real process)", () => {
     ward.child.stdout!.resume();
     ward.child.kill("SIGTERM");
     expect(await ward.exit).toBe(0);
+    await ward.closed;
     const lines = ward.stdout().trim().split("\n");
     expect(JSON.parse(lines[0]!)).toMatchObject({ ward: "ready" });
     const ids = lines.slice(1).map((l) => (JSON.parse(l) as { type: string; decision_id: string }).decision_id);
