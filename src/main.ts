@@ -201,7 +201,13 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
       destination: config.audit.destination.kind === "stdout" ? "stdout" : { file: config.audit.destination.path },
       sampleAllowed: config.audit.sampleAllowed,
       minLength: config.audit.bufferBytes,
+      maxPendingBytes: config.audit.maxPendingBytes,
       onError: (err) => log.error({ err }, "audit log write failed"),
+      onDropped: (report) =>
+        log.error(
+          { dropped_records: report.records, dropped_bytes: report.bytes, pending_bytes: report.pendingBytes, max_pending_bytes: report.maxPendingBytes },
+          "audit records dropped: the audit log destination is not keeping up",
+        ),
     });
     if (!created.ok) {
       process.stderr.write(`ward serve: the audit log cannot be used:\n${renderDiagnostics(created.diagnostics)}\n`);
@@ -212,7 +218,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   }
   const redactHeaders = new Set([...DEFAULT_REDACTED_HEADERS, ...config.audit.redact]);
   const includeInput = config.audit.input === "full";
-  const metrics = createMetrics({ certificateCache: () => resolver.stats() });
+  const metrics = createMetrics({ certificateCache: () => resolver.stats(), auditSink: () => sink?.stats() });
   metrics.observePolicyStore(store);
 
   // Shadow policies: a candidate set with its own store, decided after each answer, off the hot path.

@@ -15,6 +15,7 @@
  * (capped), never rule names, callers or paths.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { AuditSinkStats } from "./audit/sink.js";
 import type { Decision, DecisionReason } from "./engine/decision.js";
 import type { IdentityCacheStats } from "./identity/resolve.js";
 import type { PolicySnapshot, PolicyStore, ReloadOutcome } from "./policy-store.js";
@@ -46,6 +47,8 @@ export interface WardMetrics {
 export interface MetricsOptions {
   /** The identity resolver's certificate cache counters (`resolver.stats()`), read at scrape time. */
   readonly certificateCache?: () => IdentityCacheStats | undefined;
+  /** The audit sink's counters (`sink.stats()`), read at scrape time; none when records are off. */
+  readonly auditSink?: () => AuditSinkStats | undefined;
   /** Register prom-client's process and Node.js metrics (`process_*`, `nodejs_*`). Default true. */
   readonly processMetrics?: boolean;
   /** Most distinct policy names kept as label values; later names are counted under `_other`. Default 500. */
@@ -256,6 +259,38 @@ export function createMetrics(options: MetricsOptions = {}): WardMetrics {
     registers: [registry],
     collect() {
       this.set(finite(cacheStats?.()?.bytes));
+    },
+  });
+
+  const auditStats = options.auditSink;
+  new Counter({
+    name: "ward_audit_records_total",
+    help: "Decision and shadow records by what became of them: written (handed to the audit log), dropped (the audit log's destination had fallen behind by --audit-max-pending-bytes), sampled_out (--audit-sample-allowed).",
+    labelNames: ["result"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const stats = auditStats?.();
+      this.inc({ result: "written" }, finite(stats?.written));
+      this.inc({ result: "dropped" }, finite(stats?.dropped));
+      this.inc({ result: "sampled_out" }, finite(stats?.sampledOut));
+    },
+  });
+  new Counter({
+    name: "ward_audit_write_errors_total",
+    help: "Writes to the audit log that failed.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(finite(auditStats?.()?.errors));
+    },
+  });
+  new Gauge({
+    name: "ward_audit_pending_bytes",
+    help: "Record bytes handed to the audit log's destination and not yet written (records are dropped past --audit-max-pending-bytes).",
+    registers: [registry],
+    collect() {
+      this.set(finite(auditStats?.()?.pendingBytes));
     },
   });
 

@@ -13,3 +13,17 @@ export const DEFAULT_AUDIT_BUFFER_BYTES = 256 * 1024;
 
 /** Largest: what a crash can lose is bounded by it. */
 export const MAX_AUDIT_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * Default bound on record bytes handed to the destination and not yet written
+ * (a log collector that stops reading, a hung disk): 64 MiB, about 25,000
+ * records with their input, some seconds of a busy server. Past it records are
+ * dropped, whole, and counted (docs/audit.md).
+ */
+export const DEFAULT_AUDIT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+
+/** Smallest bound `--audit-max-pending-bytes` takes: a full buffer must always fit. */
+export const MIN_AUDIT_MAX_PENDING_BYTES = 2 * MAX_AUDIT_BUFFER_BYTES;
+
+/** Largest bound `--audit-max-pending-bytes` takes (64 GiB). */
+export const MAX_AUDIT_MAX_PENDING_BYTES = 64 * 1024 * 1024 * 1024;

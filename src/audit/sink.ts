@@ -25,6 +25,15 @@
  * 100 ms before retrying, while the sink keeps allocating new buffers. Under
  * load that cost more than a file (bench/grpc.ts, "audit to stdout").
  *
+ * What the destination has been handed and not yet written is bounded
+ * (`maxPendingBytes`): a log collector that stops reading or a hung disk
+ * would otherwise make the process grow until it runs out of memory, and a
+ * decision point that dies of it denies everything. Past the bound a buffer
+ * is dropped whole (never part of a record), counted, and reported at most
+ * every `DROP_REPORT_INTERVAL_MS`, as OPA's decision logger drops what does
+ * not fit its buffer: records are evidence, but availability is the decision
+ * point's first duty, and the drop counter makes every gap visible.
+ *
  * Records reach the destination when the buffer passes `minLength`, every
  * `flushIntervalMs`, on `flush()`/`close()`/`reopen()`, and synchronously if
  * the process exits without closing the sink (an exit hook of the sink's own,
@@ -38,7 +47,7 @@ import { dirname } from "node:path";
 import { pino } from "pino";
 import type { Result } from "../diagnostics.js";
 import type { DecisionOutcome } from "../decide.js";
-import { DEFAULT_AUDIT_BUFFER_BYTES, MAX_AUDIT_BUFFER_BYTES } from "./buffering.js";
+import { DEFAULT_AUDIT_BUFFER_BYTES, DEFAULT_AUDIT_MAX_PENDING_BYTES, MAX_AUDIT_BUFFER_BYTES } from "./buffering.js";
 import { createAuditLineWriter } from "./line.js";
 import type { AuditMeta, AuditRecord } from "./record.js";
 
@@ -63,18 +72,43 @@ export interface AuditSinkOptions {
   readonly minLength?: number;
   /** Longest a record waits in the buffer, ms; default 1000. */
   readonly flushIntervalMs?: number;
+  /**
+   * Most bytes handed to the destination and not yet written; a buffer that
+   * would pass it is dropped. Default 64 MiB (`DEFAULT_AUDIT_MAX_PENDING_BYTES`);
+   * one buffer is always let through when nothing is pending.
+   */
+  readonly maxPendingBytes?: number;
   /** Called for destination errors (a failed write); the sink keeps running and counts them. */
   readonly onError?: (error: Error) => void;
+  /**
+   * Called when records were dropped because the destination fell behind:
+   * at the first drop, then at most every `DROP_REPORT_INTERVAL_MS` while
+   * drops go on (checked with the flush interval), and at close.
+   */
+  readonly onDropped?: (report: AuditDropReport) => void;
+}
+
+/** Records dropped since the last report, and the backlog that caused it. */
+export interface AuditDropReport {
+  readonly records: number;
+  readonly bytes: number;
+  /** Bytes handed to the destination and not yet written, when reported. */
+  readonly pendingBytes: number;
+  readonly maxPendingBytes: number;
 }
 
 /** Counters for metrics. */
 export interface AuditSinkStats {
-  /** Records handed to the destination. */
+  /** Records handed to the destination (counted when their buffer is; records still being buffered are in no counter yet). */
   readonly written: number;
   /** Allowed decisions left out by sampling. */
   readonly sampledOut: number;
+  /** Records dropped because the destination's backlog was at `maxPendingBytes`. */
+  readonly dropped: number;
   /** Destination errors seen. */
   readonly errors: number;
+  /** Bytes handed to the destination and not yet written. */
+  readonly pendingBytes: number;
 }
 
 /** The sink the server writes decision and shadow records to. */
@@ -114,6 +148,9 @@ const MAX_SPARE_CHUNKS = 4;
  * EPIPE) would otherwise keep every buffer queued for good.
  */
 const MAX_UNREPORTED = 64;
+
+/** Least time between two reports of dropped records (`onDropped`), so a stalled destination does not flood the operational log. */
+export const DROP_REPORT_INTERVAL_MS = 10_000;
 
 /**
  * Standard output as a stream (when it is a pipe or a socket): how many
@@ -157,6 +194,33 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   let sampledOut = 0;
   let errors = 0;
   let closed: Promise<void> | undefined;
+  // Bytes handed to a destination that it has not reported written (SonicBoom's `write` events, the pipe's callbacks).
+  let pendingBytes = 0;
+  const maxPendingBytes = Math.max(1, Math.floor(options.maxPendingBytes ?? DEFAULT_AUDIT_MAX_PENDING_BYTES));
+  let dropped = 0;
+  let unreportedDrops = { records: 0, bytes: 0 };
+  let lastDropReport = -Infinity;
+
+  function reportDrops(now: number): void {
+    if (unreportedDrops.records === 0) return;
+    const report: AuditDropReport = { ...unreportedDrops, pendingBytes, maxPendingBytes };
+    unreportedDrops = { records: 0, bytes: 0 };
+    lastDropReport = now;
+    try {
+      options.onDropped?.(report);
+    } catch {
+      // A failing reporter must not break the sink.
+    }
+  }
+
+  /** Counts a buffer the destination had no room for; reported at once unless a report went out recently. */
+  function drop(records: number, bytes: number): void {
+    dropped += records;
+    unreportedDrops.records += records;
+    unreportedDrops.bytes += bytes;
+    const now = Date.now();
+    if (now - lastDropReport >= DROP_REPORT_INTERVAL_MS) reportDrops(now);
+  }
 
   function onError(err: Error): void {
     errors++;
@@ -175,6 +239,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   function onPipeClose(): void {
     if (pipe === undefined) return;
     pipe.inFlight = 0;
+    pendingBytes = 0;
     pipeCalledBack();
   }
   pipe?.stream.on("error", onError);
@@ -216,6 +281,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   function trackWrites(s: Destination): HandedOver {
     const queue: HandedOver = [];
     s.on("write", (n: number) => {
+      pendingBytes = Math.max(0, pendingBytes - n);
       if (!handedOver.has(s)) return; // no longer followed: counts would not line up with anything
       let left = n;
       while (left > 0 && queue.length > 0) {
@@ -243,29 +309,49 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   const chunkBytes = minLength + CHUNK_HEADROOM;
   let chunk: Buffer | undefined;
   let used = 0;
-  const interval = setInterval(handOver, options.flushIntervalMs ?? 1000);
+  // Records in `chunk`.
+  let chunkRecords = 0;
+  const interval = setInterval(() => {
+    handOver();
+    const now = Date.now();
+    if (now - lastDropReport >= DROP_REPORT_INTERVAL_MS) reportDrops(now);
+  }, options.flushIntervalMs ?? 1000);
   interval.unref();
 
   function handOver(): void {
     if (chunk === undefined || used === 0) return;
     const full = chunk.subarray(0, used);
     const whole = chunk;
+    const records = chunkRecords;
     chunk = undefined;
     used = 0;
-    toStream(full, whole);
+    chunkRecords = 0;
+    toStream(full, whole, records);
   }
 
   function freshChunk(): Buffer {
     return spareChunks.pop() ?? Buffer.allocUnsafe(chunkBytes);
   }
 
-  /** Hands `bytes` to the destination; `chunk` is the sink's buffer they are a view of, reused once they are written. */
-  function toStream(bytes: Buffer, chunk?: Buffer): void {
+  /**
+   * Hands `bytes` (`records` whole records) to the destination, or drops them
+   * when its backlog has no room; `chunk` is the sink's buffer they are a view
+   * of, reused once they are written.
+   */
+  function toStream(bytes: Buffer, chunk: Buffer | undefined, records: number): void {
+    if (pendingBytes > 0 && pendingBytes + bytes.length > maxPendingBytes) {
+      drop(records, bytes.length);
+      // Never handed over: free for the next lines at once.
+      if (chunk !== undefined && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(chunk);
+      return;
+    }
+    written += records;
     if (pipe !== undefined) {
       toPipe(pipe, bytes, chunk);
       return;
     }
     if (stream === undefined) return;
+    pendingBytes += bytes.length;
     const queue = handedOver.get(stream);
     if (queue !== undefined) {
       if (queue.length < MAX_UNREPORTED) queue.push({ unwritten: bytes.length, chunk });
@@ -289,15 +375,18 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       return;
     }
     p.inFlight++;
+    pendingBytes += bytes.length;
     try {
       p.stream.write(bytes, (err) => {
         p.inFlight = Math.max(0, p.inFlight - 1);
+        pendingBytes = Math.max(0, pendingBytes - bytes.length);
         // The stream holds the bytes until it calls back; after an error they may still be referenced: not reused.
         if (!err && chunk !== undefined && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(chunk);
         pipeCalledBack();
       });
     } catch (err) {
       p.inFlight = Math.max(0, p.inFlight - 1);
+      pendingBytes = Math.max(0, pendingBytes - bytes.length);
       onError(err instanceof Error ? err : new Error(String(err)));
     }
   }
@@ -308,11 +397,12 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     if (chunk !== undefined && used + worst > chunk.length) handOver();
     if (worst > chunkBytes) {
       // A line larger than a whole chunk goes on its own.
-      toStream(Buffer.from(line, "utf8"));
+      toStream(Buffer.from(line, "utf8"), undefined, 1);
       return;
     }
     chunk ??= freshChunk();
     used += chunk.write(line, used, "utf8");
+    chunkRecords++;
     if (used >= minLength) handOver();
   }
 
@@ -320,12 +410,13 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   function appendBytes(line: Uint8Array): void {
     if (chunk !== undefined && used + line.length > chunk.length) handOver();
     if (line.length > chunkBytes) {
-      toStream(Buffer.from(line));
+      toStream(Buffer.from(line), undefined, 1);
       return;
     }
     chunk ??= freshChunk();
     chunk.set(line, used);
     used += line.length;
+    chunkRecords++;
     if (used >= minLength) handOver();
   }
 
@@ -335,9 +426,13 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   // flight: bytes written beside a half-done write would split a line.
   function onExit(): void {
     if (pipe !== undefined) {
-      if (chunk !== undefined && used > 0 && pipe.inFlight === 0 && !pipe.stream.destroyed) writeAllSync(STDOUT_FD, chunk.subarray(0, used), onError);
+      if (chunk !== undefined && used > 0 && pipe.inFlight === 0 && !pipe.stream.destroyed) {
+        writeAllSync(STDOUT_FD, chunk.subarray(0, used), onError);
+        written += chunkRecords;
+      }
       chunk = undefined;
       used = 0;
+      chunkRecords = 0;
       return;
     }
     handOver();
@@ -374,7 +469,6 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       return;
     }
     append(text);
-    written++;
   }
 
   function writeDecision(outcome: DecisionOutcome, meta: AuditMeta): void {
@@ -388,7 +482,6 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       return;
     }
     appendBytes(bytes);
-    written++;
   }
 
   function flushStream(s: Destination): Promise<void> {
@@ -424,6 +517,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       close() {
         if (!closed) {
           handOver();
+          reportDrops(Date.now());
           process.off("exit", onExit);
           clearInterval(interval);
           if (pipe !== undefined) {
@@ -449,7 +543,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
         void flushStream(old).then(() => endStream(old));
         return { ok: true, value: undefined, diagnostics: [] };
       },
-      stats: () => ({ written, sampledOut, errors }),
+      stats: () => ({ written, sampledOut, dropped, errors, pendingBytes }),
     },
   };
 }

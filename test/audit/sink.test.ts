@@ -4,7 +4,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { DEFAULT_REDACTED_HEADERS, toAuditRecord, type AuditRecord, type DecisionRecord, type ShadowRecord } from "../../src/audit/record.js";
-import { createAuditSink, type AuditSink } from "../../src/audit/sink.js";
+import { createAuditSink, type AuditDropReport, type AuditSink } from "../../src/audit/sink.js";
 import { compile, decideWith, FRONTEND, LIVE, request, T0, tempDir } from "./helpers.js";
 
 function decision(id: string, outcome: "allow" | "deny", allowed: boolean): DecisionRecord {
@@ -62,7 +62,7 @@ describe("the audit sink", () => {
     expect(lines(file)).toEqual([]);
     await sink.flush();
     expect(lines(file)).toEqual(records);
-    expect(sink.stats()).toEqual({ written: 3, sampledOut: 0, errors: 0 });
+    expect(sink.stats()).toEqual({ written: 3, sampledOut: 0, dropped: 0, errors: 0, pendingBytes: 0 });
     await sink.close();
   });
 
@@ -247,6 +247,40 @@ describe("the audit sink", () => {
     }
   });
 
+  it("holds at most `maxPendingBytes` for a destination that falls behind, and drops whole records past it, counted and reported", async () => {
+    const file = join(tempDir(), "audit.log");
+    const reports: AuditDropReport[] = [];
+    const created = createAuditSink({ destination: { file }, minLength: 4096, maxPendingBytes: 64 * 1024, onDropped: (r) => reports.push(r) });
+    if (!created.ok) throw new Error("sink");
+    const sink = created.value;
+    // About 1 MB in one synchronous burst: no write can complete (nor report) before it ends,
+    // so the file is, for the sink, a destination 64 KiB behind after the first few buffers.
+    const padded = (n: number) => ({ ...decision(`burst-${n}`, "deny", false), detail: "x".repeat(700) });
+    for (let n = 0; n < 1000; n++) sink.write(padded(n));
+    const during = sink.stats();
+    expect(during.pendingBytes).toBeLessThanOrEqual(64 * 1024);
+    expect(during.dropped).toBeGreaterThan(800);
+    // The first drop is reported at once; later ones wait for the report interval (or the close).
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ maxPendingBytes: 64 * 1024 });
+    await sink.close();
+    const after = sink.stats();
+    expect(after.written + after.dropped).toBe(1000);
+    expect(reports.reduce((sum, r) => sum + r.records, 0)).toBe(after.dropped);
+    // What was written is whole records, in order, and exactly the ones counted.
+    const ids = lines(file).map((r) => Number(r.decision_id.slice("burst-".length)));
+    expect(ids).toHaveLength(after.written);
+    expect(ids[0]).toBe(0);
+    for (let k = 1; k < ids.length; k++) expect(ids[k]).toBeGreaterThan(ids[k - 1]!);
+    expect(after.pendingBytes).toBe(0);
+
+    // Once the destination has caught up, records are written again.
+    const again = open(file, { minLength: 4096 });
+    again.write(decision("after-catch-up", "deny", false));
+    await again.close();
+    expect(lines(file).at(-1)?.decision_id).toBe("after-catch-up");
+  });
+
   it("reopens the file by name after rotation", async () => {
     const dir = tempDir();
     const file = join(dir, "audit.log");
@@ -300,9 +334,10 @@ function child(how: "sigterm" | "exit" | "hang", file: string, count: number, si
 }
 
 /** sink-child.ts writing its records to stdout, a pipe this process reads only after `holdMs`. */
-async function childToPipe(how: "sigterm" | "exit", count: number, padding: number, holdMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function childToPipe(how: "sigterm" | "exit", count: number, padding: number, holdMs: number, maxPendingBytes?: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   let stdout = "";
-  const ended = await runSinkChild([how, "-", String(count), String(padding)], (proc) => {
+  const args = [how, "-", String(count), String(padding), ...(maxPendingBytes !== undefined ? [String(maxPendingBytes)] : [])];
+  const ended = await runSinkChild(args, (proc) => {
     let signalled = false;
     // Nothing is read for a while: the pipe (64 KiB) fills and the child's writes must wait for room.
     proc.stdout.pause();
@@ -330,7 +365,28 @@ describe("records to stdout when it is a pipe (a container runtime's log pipe)",
     expect(ended.code).toBe(0);
     expect(ids(ended.stdout)).toEqual(Array.from({ length: 3000 }, (_, i) => `child-${i}`));
     // A pipe cannot be fsynced: a flush that tried (SonicBoom's does) would count EINVAL as a failed write.
-    expect(counters(ended.stderr)).toEqual({ written: 3000, sampledOut: 0, errors: 0 });
+    expect(counters(ended.stderr)).toEqual({ written: 3000, sampledOut: 0, dropped: 0, errors: 0, pendingBytes: 0 });
+  }, 30_000);
+
+  it("hold at most the bound for a reader that stops: whole records are dropped past it, counted and reported, and the rest arrive in order", async () => {
+    // About 3 MiB of records while the pipe is not read, with 256 KiB allowed to wait.
+    const bound = 256 * 1024;
+    const ended = await childToPipe("sigterm", 3000, 1000, 300, bound);
+    expect(ended.code).toBe(0);
+    const stderrLines = ended.stderr.trim().split("\n").map((l) => JSON.parse(l) as { dropReport?: AuditDropReport });
+    const stats = stderrLines.at(-1) as unknown as { written: number; dropped: number; errors: number; pendingBytes: number };
+    expect(stats.dropped).toBeGreaterThan(2000);
+    expect(stats.written + stats.dropped).toBe(3000);
+    expect(stats.errors).toBe(0);
+    const reports = stderrLines.flatMap((l) => (l.dropReport ? [l.dropReport] : []));
+    expect(reports.reduce((sum, r) => sum + r.records, 0)).toBe(stats.dropped);
+    for (const r of reports) expect(r.pendingBytes).toBeLessThanOrEqual(bound);
+    // Every line that arrived is a whole record (ids() parses each), in order, and all that were counted written.
+    const arrived = ids(ended.stdout).map((id) => Number(id.slice("child-".length)));
+    expect(arrived).toHaveLength(stats.written);
+    expect(arrived.slice(0, 100)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    for (let k = 1; k < arrived.length; k++) expect(arrived[k]).toBeGreaterThan(arrived[k - 1]!);
+    expect(ended.stdout.split("\n").filter((l) => l !== "" && l !== "ready")).toHaveLength(stats.written);
   }, 30_000);
 
   it("are all written by the exit hook after process.exit() without a close", async () => {

@@ -190,6 +190,46 @@ describe("ward serve (a real process)", () => {
     expect(ward.stderr()).not.toContain("audit log write failed");
   }, 30_000);
 
+  it("bounds the records waiting for a log reader that stops: past --audit-max-pending-bytes it drops and counts them, and keeps deciding", async () => {
+    const bound = 2 * 1024 * 1024;
+    const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--audit-buffer-bytes", "1", "--audit-max-pending-bytes", String(bound)]);
+    const ready = await ward.ready;
+    // Nobody reads stdout: about 6 MB of records (each about 10 KB) against a 64 KiB pipe and a 2 MiB bound.
+    ward.child.stdout!.pause();
+    const client = authorizationClient(ready.grpc[0]!);
+    const calls = 600;
+    for (let batch = 0; batch < calls; batch += 50) {
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, (_, k) =>
+          client.check(envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: CHECKOUT, destinationPrincipal: PAYMENTS_API, requestId: `drop-${batch + k}`, headers: { "x-trace-context": "t".repeat(8000) } })),
+        ),
+      );
+      for (const answer of answers) expect(answer.status?.code ?? 0).toBe(0);
+    }
+    client.close();
+    const metrics = await (await fetch(`http://${ready.http}/metrics`)).text();
+    const value = (line: string) => Number(metrics.split("\n").find((l) => l.startsWith(`${line} `))?.split(" ")[1]);
+    const written = value('ward_audit_records_total{result="written"}');
+    const dropped = value('ward_audit_records_total{result="dropped"}');
+    expect(written + dropped).toBe(calls);
+    expect(dropped).toBeGreaterThan(300);
+    expect(value("ward_audit_pending_bytes")).toBeLessThanOrEqual(bound);
+    // Reported on stderr, once (the next report may come 10 s later at the soonest), with what to look at.
+    const reports = ward.stderr().split("\n").filter((l) => l.includes("audit records dropped"));
+    expect(reports).toHaveLength(1);
+    expect(JSON.parse(reports[0]!)).toMatchObject({ max_pending_bytes: bound });
+
+    ward.child.stdout!.resume();
+    ward.child.kill("SIGTERM");
+    expect(await ward.exit).toBe(0);
+    await ward.closed;
+    // Every line that reached stdout is a whole record, and all the written ones did.
+    const records = ward.stdout().trim().split("\n").slice(1).map((l) => JSON.parse(l) as { decision_id: string });
+    expect(records).toHaveLength(written);
+    expect(new Set(records.map((r) => r.decision_id)).size).toBe(written);
+    expect(ward.stderr()).not.toContain("audit log write failed");
+  }, 60_000);
+
   it("survives SIGHUP and SIGUSR2 sent while it starts, and acts on them once it serves", async () => {
     dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
     // Opening a FIFO for writing waits for a reader, and the audit log is opened after the policies
