@@ -126,6 +126,13 @@ export function serveUsage(): string {
   return ["usage: ward serve --policies DIR [flags]", "", ...rows, "", "Every flag is described in docs/serve.md."].join("\n");
 }
 
+/**
+ * `--audit-log` values that mean standard output. The device paths are taken
+ * as stdout itself rather than opened: opening `/dev/stdout` fails (ENXIO)
+ * when stdout is a socket, and a pipe opened by path would be written as a file.
+ */
+const STDOUT_NAMES: ReadonlySet<string> = new Set(["stdout", "-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]);
+
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const RESERVED_HEADERS = new Set(["host", "content-length", "content-type", "te", "connection", "transfer-encoding", "x-ward-decision-id"]);
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -304,7 +311,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
 
   // Audit.
   const auditText = raw("audit-log") ?? "stdout";
-  const destination: AuditDestination = auditText === "stdout" || auditText === "-" ? { kind: "stdout" } : auditText === "off" ? { kind: "off" } : { kind: "file", path: auditText };
+  const destination: AuditDestination = STDOUT_NAMES.has(auditText) ? { kind: "stdout" } : auditText === "off" ? { kind: "off" } : { kind: "file", path: auditText };
   const auditInput = oneOf("audit-input", ["full", "none"] as const, "full");
   const redact = list("audit-redact").map((h) => h.toLowerCase());
   for (const h of redact) if (!HEADER_NAME.test(h)) errors.push(`${where("audit-redact")}: \`${h}\` is not a header name`);

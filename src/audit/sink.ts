@@ -17,9 +17,10 @@
  * it again to encode it, and issue a write system call every 16 KiB at most;
  * with 4 KiB that cost more CPU than deciding (bench/grpc.ts).
  *
- * When standard output is a pipe or a socket (a container runtime's log pipe,
- * `ward serve | tee`), records to `stdout` go through `process.stdout`, a
- * libuv stream, instead: it writes on the event loop's thread as soon as the
+ * When the destination is a pipe or a socket (standard output as a container
+ * runtime's log pipe, `ward serve | tee`; `--audit-log /dev/stdout`; a named
+ * pipe), records go through a libuv stream instead (`process.stdout`, or a
+ * socket of the sink's own on the file's descriptor): it writes on the event loop's thread as soon as the
  * pipe has room and waits for room with epoll, where SonicBoom hands every
  * write to libuv's thread pool and, when the pipe is full (EAGAIN), waits
  * 100 ms before retrying, while the sink keeps allocating new buffers. Under
@@ -43,6 +44,7 @@
  */
 import { fstatSync, mkdirSync, openSync, writeSync } from "node:fs";
 import type { Writable } from "node:stream";
+import { Socket } from "node:net";
 import { dirname } from "node:path";
 import { pino } from "pino";
 import type { Result } from "../diagnostics.js";
@@ -126,7 +128,8 @@ export interface AuditSink {
   close(): Promise<void>;
   /**
    * Reopens the file by name, for log rotation (e.g. on SIGUSR2 after
-   * `logrotate` moved it); records buffered so far go to the old file. No-op for stdout.
+   * `logrotate` moved it); records buffered so far go to the old file. No-op
+   * for stdout and for a pipe or socket (nothing to rotate).
    */
   reopen(): Result<void>;
   stats(): AuditSinkStats;
@@ -153,11 +156,15 @@ const MAX_UNREPORTED = 64;
 export const DROP_REPORT_INTERVAL_MS = 10_000;
 
 /**
- * Standard output as a stream (when it is a pipe or a socket): how many
- * handed-over pieces it has not yet called back for, and who waits for none.
+ * A destination that is a pipe or a socket, as a stream: its file descriptor,
+ * how many handed-over pieces it has not yet called back for, and who waits
+ * for none.
  */
 interface PipeDestination {
   readonly stream: Writable;
+  readonly fd: number;
+  /** Whether the stream is the sink's own (closed with it), not `process.stdout`. */
+  readonly owned: boolean;
   inFlight: number;
   idle: (() => void)[];
 }
@@ -180,7 +187,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
 
   const opened = open(file);
   if (!opened.ok) return opened;
-  const pipe: PipeDestination | undefined = file === undefined && stdoutIsPipe() ? { stream: process.stdout, inFlight: 0, idle: [] } : undefined;
+  const pipe: PipeDestination | undefined = isPipeOrSocket(opened.value) ? pipeDestination(opened.value) : undefined;
 
   // Chunks whose bytes SonicBoom has written, kept for the next lines: a fresh
   // 272 KiB buffer per chunk is fresh memory the kernel must fault in and zero,
@@ -188,7 +195,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   const spareChunks: Buffer[] = [];
   // What each destination was handed and has not yet reported written (see `trackWrites`).
   const handedOver = new WeakMap<Destination, HandedOver>();
-  // SonicBoom is not used (nor created: it would write to the same file descriptor) when standard output is written as a pipe.
+  // SonicBoom is not used (nor created: it would write to the same file descriptor) when the destination is written as a pipe.
   let stream: Destination | undefined = pipe === undefined ? destinationFor(opened.value) : undefined;
   let written = 0;
   let sampledOut = 0;
@@ -245,7 +252,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   pipe?.stream.on("error", onError);
   pipe?.stream.on("close", onPipeClose);
 
-  /** Resolves once standard output (as a pipe) has called back for every piece handed to it. */
+  /** Resolves once the pipe has called back for every piece handed to it. */
   function pipeIdle(p: PipeDestination): Promise<void> {
     return new Promise((resolve) => {
       if (p.inFlight === 0 || p.stream.destroyed) resolve();
@@ -427,7 +434,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   function onExit(): void {
     if (pipe !== undefined) {
       if (chunk !== undefined && used > 0 && pipe.inFlight === 0 && !pipe.stream.destroyed) {
-        writeAllSync(STDOUT_FD, chunk.subarray(0, used), onError);
+        writeAllSync(pipe.fd, chunk.subarray(0, used), onError);
         written += chunkRecords;
       }
       chunk = undefined;
@@ -525,6 +532,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
             closed = pipeIdle(pipe).then(() => {
               pipe.stream.off("error", onError);
               pipe.stream.off("close", onPipeClose);
+              if (pipe.owned) pipe.stream.destroy();
             });
           } else {
             const s = stream!;
@@ -534,7 +542,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
         return closed;
       },
       reopen() {
-        if (file === undefined || closed) return { ok: true, value: undefined, diagnostics: [] };
+        if (file === undefined || pipe !== undefined || closed) return { ok: true, value: undefined, diagnostics: [] };
         const next = open(file);
         if (!next.ok) return next;
         handOver();
@@ -550,14 +558,20 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
 
 const STDOUT_FD = 1;
 
-/** Whether standard output is a pipe or a socket (written as a stream, see the module comment). */
-function stdoutIsPipe(): boolean {
+/** Whether `fd` is a pipe or a socket (written as a stream, see the module comment). */
+function isPipeOrSocket(fd: number): boolean {
   try {
-    const stat = fstatSync(STDOUT_FD);
+    const stat = fstatSync(fd);
     return stat.isFIFO() || stat.isSocket();
   } catch {
     return false;
   }
+}
+
+/** `fd` as a stream: standard output's own, or a socket on a descriptor the sink opened (libuv makes it non-blocking). */
+function pipeDestination(fd: number): PipeDestination {
+  if (fd === STDOUT_FD) return { stream: process.stdout, fd, owned: false, inFlight: 0, idle: [] };
+  return { stream: new Socket({ fd, readable: false, writable: true }), fd, owned: true, inFlight: 0, idle: [] };
 }
 
 /** Writes all of `bytes` to `fd` synchronously (at exit), waiting out a full non-blocking pipe for up to about a second. */

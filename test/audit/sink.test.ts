@@ -1,6 +1,6 @@
-import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { spawn, spawnSync, type ChildProcessByStdio } from "node:child_process";
 import type { Readable } from "node:stream";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { DEFAULT_REDACTED_HEADERS, toAuditRecord, type AuditRecord, type DecisionRecord, type ShadowRecord } from "../../src/audit/record.js";
@@ -387,6 +387,30 @@ describe("records to stdout when it is a pipe (a container runtime's log pipe)",
     expect(arrived.slice(0, 100)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     for (let k = 1; k < arrived.length; k++) expect(arrived[k]).toBeGreaterThan(arrived[k - 1]!);
     expect(ended.stdout.split("\n").filter((l) => l !== "" && l !== "ready")).toHaveLength(stats.written);
+  }, 30_000);
+
+  it("and to a file that is a named pipe alike: all arrive in order, and closing reports no error", async () => {
+    const fifo = join(tempDir(), "audit.fifo");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    // Opening a named pipe waits for the other end: the reader opens (in the thread pool) while the child does.
+    const reader = createReadStream(fifo);
+    reader.pause();
+    let received = "";
+    setTimeout(() => {
+      reader.on("data", (d) => void (received += d.toString()));
+      reader.resume();
+    }, 300);
+    const readAll = new Promise<void>((resolve) => reader.on("end", () => resolve()));
+    const ended = await runSinkChild(["sigterm", fifo, "3000", "1000"], (proc) => {
+      proc.stdout.on("data", (d: Buffer) => {
+        if (d.toString().includes("ready")) proc.kill("SIGTERM");
+      });
+    });
+    await readAll;
+    expect(ended.code).toBe(0);
+    expect(ids(received)).toEqual(Array.from({ length: 3000 }, (_, i) => `child-${i}`));
+    // Written as a regular file is, the flush at close would fsync the pipe and count EINVAL as a failed write.
+    expect(counters(ended.stderr)).toEqual({ written: 3000, sampledOut: 0, dropped: 0, errors: 0, pendingBytes: 0 });
   }, 30_000);
 
   it("are all written by the exit hook after process.exit() without a close", async () => {

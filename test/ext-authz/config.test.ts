@@ -34,6 +34,13 @@ describe("ward serve configuration", () => {
     expect(Object.isFrozen(c) && Object.isFrozen(c.grpc) && Object.isFrozen(c.audit)).toBe(true);
   });
 
+  it("takes the device paths of standard output as stdout, not as files to open", () => {
+    for (const name of ["stdout", "-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]) {
+      expect(ok(["--policies", "p", "--audit-log", name]).audit.destination).toEqual({ kind: "stdout" });
+    }
+    expect(ok(["--policies", "p", "--audit-log", "/dev/stderr"]).audit.destination).toEqual({ kind: "file", path: "/dev/stderr" });
+  });
+
   it("reads every flag, in both --flag value and --flag=value forms", () => {
     const c = ok([
       "--policies", "a", "--policies=b",

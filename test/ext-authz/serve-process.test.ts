@@ -168,8 +168,11 @@ describe("ward serve (a real process)", () => {
     expect(ids).toEqual(["buffer-0", "buffer-1", "buffer-2", "buffer-3", "buffer-4"]);
   });
 
-  it("writes records to stdout by default: through a pipe that fills while nobody reads, every record arrives, and shutdown reports no error", async () => {
-    const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "off", "--audit-buffer-bytes", "1", "--log-level", "warn"]);
+  it.each([
+    ["by default", []],
+    ["with --audit-log /dev/stdout", ["--audit-log", "/dev/stdout"]],
+  ])("writes records to stdout %s: through a pipe that fills while nobody reads, every record arrives, and shutdown reports no error", async (_how, auditLog) => {
+    const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "off", "--audit-buffer-bytes", "1", "--log-level", "warn", ...auditLog]);
     const ready = await ward.ready;
     // About 150 KB of records while the pipe (64 KiB) is not read: Ward's writes wait for room, calls go on.
     ward.child.stdout!.pause();
