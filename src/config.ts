@@ -105,7 +105,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { flag: "max-body-bytes", env: "WARD_MAX_BODY_BYTES", kind: "string", arg: "N", doc: `largest forwarded request body (default ${DEFAULT_INPUT_LIMITS.maxBodyBytes})` },
   { flag: "decision-timeout-ms", env: "WARD_DECISION_TIMEOUT_MS", kind: "string", arg: "MS", doc: "decision budget; over it the answer is a timeout deny (default 100)" },
   { flag: "max-in-flight", env: "WARD_MAX_IN_FLIGHT", kind: "string", arg: "N", doc: "Check calls one connection may have open at once (default 1000)" },
-  { flag: "shutdown-grace-ms", env: "WARD_SHUTDOWN_GRACE_MS", kind: "string", arg: "MS", doc: "time in-flight calls get to finish at shutdown (default 10000)" },
+  { flag: "shutdown-grace-ms", env: "WARD_SHUTDOWN_GRACE_MS", kind: "string", arg: "MS", doc: "time in-flight calls get to finish at shutdown, then the audit log to take its last records (at least 2 s) (default 10000)" },
   { flag: "audit-log", env: "WARD_AUDIT_LOG", kind: "string", arg: "FILE|stdout|off", doc: "where decision records go (default stdout)" },
   { flag: "audit-input", env: "WARD_AUDIT_INPUT", kind: "string", arg: "full|none", doc: "record the normalized input for replay (default full)" },
   { flag: "audit-redact", env: "WARD_AUDIT_REDACT", kind: "list", arg: "HEADER", doc: "another header to redact in records (repeatable)" },

@@ -361,8 +361,16 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
         http ? Promise.race([http.close().catch((err: unknown) => log.error({ err }, "closing the HTTP server failed")), grace]) : undefined,
       ]);
       service.flushEvents();
-      await closeAll([store, shadowStore], sink, shadow, overload);
-      log.info({ clean }, "stopped");
+      // A destination that has stopped taking records (a stalled log collector) must not keep the process from exiting.
+      const auditGraceMs = Math.max(config.shutdownGraceMs, MIN_AUDIT_CLOSE_MS);
+      const auditClosed = await closeAll([store, shadowStore], sink, shadow, overload, auditGraceMs);
+      if (!auditClosed) {
+        log.error(
+          { pending_bytes: sink?.stats().pendingBytes, grace_ms: auditGraceMs },
+          "the audit log destination did not take the last records within the grace period: exiting without them",
+        );
+      }
+      log.info({ clean: clean && auditClosed }, "stopped");
       resolve(EXIT_OK);
     }
     // `on`, not `once`: a second signal must reach `stop` (which ignores it), not Node's default (exit at once, records lost).
@@ -386,17 +394,33 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   });
 }
 
+/** Least time the audit log gets to take its last records at shutdown, whatever `--shutdown-grace-ms` (0 cancels calls at once, and must not cost records). */
+const MIN_AUDIT_CLOSE_MS = 2000;
+
+/** Closes everything; resolves whether the audit sink closed (wrote out everything) within `sinkDeadlineMs`, when given. */
 async function closeAll(
   stores: readonly ({ close(): void } | undefined)[],
   sink: AuditSink | undefined,
   shadow: ShadowEvaluator | undefined,
   overload: { close(): void } | undefined,
-): Promise<void> {
+  sinkDeadlineMs?: number,
+): Promise<boolean> {
   overload?.close();
   for (const store of stores) store?.close();
   // The shadow queue writes its last records before the sink flushes and closes.
   await shadow?.close();
-  await sink?.close();
+  if (sink === undefined) return true;
+  if (sinkDeadlineMs === undefined) {
+    await sink.close();
+    return true;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), sinkDeadlineMs);
+  });
+  const closed = await Promise.race([sink.close().then(() => true), deadline]);
+  clearTimeout(timer);
+  return closed;
 }
 
 /** Reads all of standard input as text. */

@@ -233,6 +233,28 @@ describe("ward serve (a real process)", () => {
     expect(ward.stderr()).not.toContain("audit log write failed");
   }, 60_000);
 
+  it("exits on SIGTERM even when its stdout is never read again: the audit log gets the grace period, then the process goes", async () => {
+    const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "off", "--audit-buffer-bytes", "1", "--shutdown-grace-ms", "500"]);
+    const ready = await ward.ready;
+    // About 300 KB of records, more than the pipe (64 KiB) holds, and nobody will read them.
+    ward.child.stdout!.pause();
+    const client = authorizationClient(ready.grpc[0]!);
+    for (let i = 0; i < 30; i++) {
+      const answer = await client.check(envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: CHECKOUT, destinationPrincipal: PAYMENTS_API, requestId: `stall-${i}`, headers: { "x-trace-context": "t".repeat(8000) } }));
+      expect(answer.status?.code ?? 0).toBe(0);
+    }
+    client.close();
+    ward.child.kill("SIGTERM");
+    const exited = await Promise.race([ward.exit, new Promise<"still running">((r) => setTimeout(() => r("still running"), 15_000))]);
+    expect(exited).toBe(0);
+    const stopped = ward.stderr().split("\n").filter((l) => l.includes("did not take the last records"));
+    expect(stopped).toHaveLength(1);
+    // The audit log gets at least 2 s whatever the call grace; what was still waiting is reported.
+    expect(JSON.parse(stopped[0]!)).toMatchObject({ grace_ms: 2000 });
+    expect((JSON.parse(stopped[0]!) as { pending_bytes: number }).pending_bytes).toBeGreaterThan(0);
+    expect(ward.stderr()).toContain('"clean":false');
+  }, 30_000);
+
   it("survives SIGHUP and SIGUSR2 sent while it starts, and acts on them once it serves", async () => {
     dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
     // Opening a FIFO for writing waits for a reader, and the audit log is opened after the policies
