@@ -299,7 +299,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
         }
         left -= head.unwritten;
         queue.shift();
-        if (head.chunk !== undefined && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(head.chunk);
+        recycle(head.chunk);
       }
     });
     return queue;
@@ -336,6 +336,11 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     toStream(full, whole, records);
   }
 
+  /** Keeps a chunk no destination holds any more for the next lines (a few at most). */
+  function recycle(c: Buffer | undefined): void {
+    if (c !== undefined && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(c);
+  }
+
   function freshChunk(): Buffer {
     return spareChunks.pop() ?? Buffer.allocUnsafe(chunkBytes);
   }
@@ -349,7 +354,12 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     if (pendingBytes > 0 && pendingBytes + bytes.length > maxPendingBytes) {
       drop(records, bytes.length);
       // Never handed over: free for the next lines at once.
-      if (chunk !== undefined && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(chunk);
+      recycle(chunk);
+      return;
+    }
+    if (pipe?.stream.destroyed) {
+      // The reader has gone (EPIPE, counted as an error): nothing is written any more, nor counted written.
+      recycle(chunk);
       return;
     }
     written += records;
@@ -377,10 +387,6 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   }
 
   function toPipe(p: PipeDestination, bytes: Buffer, chunk: Buffer | undefined): void {
-    if (p.stream.destroyed) {
-      if (chunk !== undefined && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(chunk);
-      return;
-    }
     p.inFlight++;
     pendingBytes += bytes.length;
     try {
@@ -388,7 +394,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
         p.inFlight = Math.max(0, p.inFlight - 1);
         pendingBytes = Math.max(0, pendingBytes - bytes.length);
         // The stream holds the bytes until it calls back; after an error they may still be referenced: not reused.
-        if (!err && chunk !== undefined && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(chunk);
+        if (!err) recycle(chunk);
         pipeCalledBack();
       });
     } catch (err) {
