@@ -18,10 +18,10 @@
  * with 4 KiB that cost more CPU than deciding (bench/grpc.ts).
  *
  * When the destination is a pipe or a socket (standard output as a container
- * runtime's log pipe, `ward serve | tee`; `--audit-log /dev/stdout`; a named
- * pipe), records go through a libuv stream instead (`process.stdout`, or a
- * socket of the sink's own on the file's descriptor): it writes on the event loop's thread as soon as the
- * pipe has room and waits for room with epoll, where SonicBoom hands every
+ * runtime's log pipe, `ward serve | tee`; a named pipe given as the file),
+ * records go through a libuv stream instead (`process.stdout`, or a socket of
+ * the sink's own on the file's descriptor): it writes on the event loop's
+ * thread as soon as the pipe has room and waits for room with epoll, where SonicBoom hands every
  * write to libuv's thread pool and, when the pipe is full (EAGAIN), waits
  * 100 ms before retrying, while the sink keeps allocating new buffers. Under
  * load that cost more than a file (bench/grpc.ts, "audit to stdout").
@@ -220,13 +220,18 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     }
   }
 
+  /** Reports the drops not yet reported, unless a report went out within `DROP_REPORT_INTERVAL_MS`. */
+  function reportDropsIfDue(): void {
+    const now = Date.now();
+    if (now - lastDropReport >= DROP_REPORT_INTERVAL_MS) reportDrops(now);
+  }
+
   /** Counts a buffer the destination had no room for; reported at once unless a report went out recently. */
   function drop(records: number, bytes: number): void {
     dropped += records;
     unreportedDrops.records += records;
     unreportedDrops.bytes += bytes;
-    const now = Date.now();
-    if (now - lastDropReport >= DROP_REPORT_INTERVAL_MS) reportDrops(now);
+    reportDropsIfDue();
   }
 
   function onError(err: Error): void {
@@ -320,8 +325,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   let chunkRecords = 0;
   const interval = setInterval(() => {
     handOver();
-    const now = Date.now();
-    if (now - lastDropReport >= DROP_REPORT_INTERVAL_MS) reportDrops(now);
+    reportDropsIfDue();
   }, options.flushIntervalMs ?? 1000);
   interval.unref();
 
@@ -534,7 +538,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
           process.off("exit", onExit);
           clearInterval(interval);
           if (pipe !== undefined) {
-            // Standard output stays open (the process may still write to it); the sink just stops listening.
+            // Standard output stays open (the process may still write to it): the sink just stops listening. A socket of its own is closed.
             closed = pipeIdle(pipe).then(() => {
               pipe.stream.off("error", onError);
               pipe.stream.off("close", onPipeClose);
