@@ -15,6 +15,7 @@ import { loadServeConfig, serveUsage } from "./config.js";
 import type { DecisionDeps } from "./decide.js";
 import type { TlsMaterial } from "./ext-authz/server.js";
 import type { DecisionEvent } from "./ext-authz/service.js";
+import type { OperationalLogDestination } from "./operational-log.js";
 import type { RunningHttpServer } from "./http/server.js";
 import type { PolicyStore } from "./policy-store.js";
 
@@ -23,7 +24,7 @@ import type { PolicyStore } from "./policy-store.js";
  * start without paying for grpc-js, fastify, pino and the Envoy protos.
  */
 async function loadServeModules() {
-  const [pinoModule, record, sink, shadow, diagnostics, protos, checkRequest, checkResponse, decisionId, overload, server, service, httpApp, httpServer, identity, input, metrics, policyStore] =
+  const [pinoModule, record, sink, shadow, diagnostics, protos, checkRequest, checkResponse, decisionId, overload, server, service, httpApp, httpServer, identity, input, metrics, policyStore, operationalLog] =
     await Promise.all([
       import("pino"),
       import("./audit/record.js"),
@@ -43,6 +44,7 @@ async function loadServeModules() {
       import("./input/build.js"),
       import("./metrics.js"),
       import("./policy-store.js"),
+      import("./operational-log.js"),
     ]);
   return {
     pino: pinoModule.pino,
@@ -66,6 +68,7 @@ async function loadServeModules() {
     createInputBuilder: input.createInputBuilder,
     createMetrics: metrics.createMetrics,
     createPolicyStore: policyStore.createPolicyStore,
+    createOperationalLogDestination: operationalLog.createOperationalLogDestination,
   };
 }
 
@@ -99,16 +102,22 @@ function holdSignals(signals: readonly NodeJS.Signals[]): { readonly received: R
 }
 
 /** Runs `ward serve`; resolves with the exit code once the server has stopped (or failed to start). */
+/** Most time the operational log gets at exit to write what waits for a slow stderr reader. */
+const EXIT_LOG_DRAIN_MS = 2000;
+
 async function serve(argv: readonly string[]): Promise<number> {
   const held = holdSignals(["SIGHUP", "SIGUSR2"]);
+  const logs: { destination?: OperationalLogDestination } = {};
   try {
-    return await serveHolding(argv, held);
+    return await serveHolding(argv, held, logs);
   } finally {
     held.release();
+    // The process exits right after: lines still waiting for stderr's reader would be lost.
+    await logs.destination?.drain(EXIT_LOG_DRAIN_MS);
   }
 }
 
-async function serveHolding(argv: readonly string[], held: ReturnType<typeof holdSignals>): Promise<number> {
+async function serveHolding(argv: readonly string[], held: ReturnType<typeof holdSignals>, logs: { destination?: OperationalLogDestination }): Promise<number> {
   const parsed = loadServeConfig(argv);
   if (!parsed.ok) {
     if (parsed.help) {
@@ -141,8 +150,15 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     createInputBuilder,
     createMetrics,
     createPolicyStore,
+    createOperationalLogDestination,
   } = await loadServeModules();
-  const log: Logger = pino({ level: config.logLevel, base: { service: "ward" } }, pino.destination({ dest: 2, sync: true }));
+  // stderr: synchronous for a file or terminal; bounded and never blocking for a pipe (src/operational-log.ts).
+  const operationalLog = createOperationalLogDestination({
+    onRecovered: (dropped) =>
+      log.warn({ dropped_lines: dropped.lines, dropped_bytes: dropped.bytes }, "operational log lines dropped: stderr's reader fell behind"),
+  });
+  logs.destination = operationalLog;
+  const log: Logger = pino({ level: config.logLevel, base: { service: "ward" } }, operationalLog);
 
   // The hand-written codecs must agree with the official protos before anything is served.
   loadAuthorizationProtos();
@@ -218,7 +234,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   }
   const redactHeaders = new Set([...DEFAULT_REDACTED_HEADERS, ...config.audit.redact]);
   const includeInput = config.audit.input === "full";
-  const metrics = createMetrics({ certificateCache: () => resolver.stats(), auditSink: () => sink?.stats() });
+  const metrics = createMetrics({ certificateCache: () => resolver.stats(), auditSink: () => sink?.stats(), operationalLog: () => operationalLog.stats() });
   metrics.observePolicyStore(store);
 
   // Shadow policies: a candidate set with its own store, decided after each answer, off the hot path.

@@ -18,6 +18,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import type { AuditSinkStats } from "./audit/sink.js";
 import type { Decision, DecisionReason } from "./engine/decision.js";
 import type { IdentityCacheStats } from "./identity/resolve.js";
+import { OPERATIONAL_LOG_MAX_PENDING_BYTES, type OperationalLogStats } from "./operational-log.js";
 import type { PolicySnapshot, PolicyStore, ReloadOutcome } from "./policy-store.js";
 
 /** Which front end decided: Envoy over gRPC, or `POST /v1/check`. */
@@ -49,6 +50,8 @@ export interface MetricsOptions {
   readonly certificateCache?: () => IdentityCacheStats | undefined;
   /** The audit sink's counters (`sink.stats()`), read at scrape time; none when records are off. */
   readonly auditSink?: () => AuditSinkStats | undefined;
+  /** The operational log's counters (`destination.stats()`), read at scrape time. */
+  readonly operationalLog?: () => OperationalLogStats | undefined;
   /** Register prom-client's process and Node.js metrics (`process_*`, `nodejs_*`). Default true. */
   readonly processMetrics?: boolean;
   /** Most distinct policy names kept as label values; later names are counted under `_other`. Default 500. */
@@ -291,6 +294,17 @@ export function createMetrics(options: MetricsOptions = {}): WardMetrics {
     registers: [registry],
     collect() {
       this.set(finite(auditStats?.()?.pendingBytes));
+    },
+  });
+
+  const logStats = options.operationalLog;
+  new Counter({
+    name: "ward_log_lines_dropped_total",
+    help: `Operational log lines dropped because stderr's reader (a pipe or socket) had fallen behind by more than ${OPERATIONAL_LOG_MAX_PENDING_BYTES / (1024 * 1024)} MiB, or had gone.`,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(finite(logStats?.()?.droppedLines));
     },
   });
 

@@ -42,13 +42,14 @@
  * skips exit hooks, so the server's SIGTERM/SIGINT handler must
  * `await sink.close()` (docs/audit.md).
  */
-import { fstatSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { mkdirSync, openSync, writeSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { Socket } from "node:net";
 import { dirname } from "node:path";
 import { pino } from "pino";
 import type { Result } from "../diagnostics.js";
 import type { DecisionOutcome } from "../decide.js";
+import { isPipeOrSocket } from "../fd.js";
 import { DEFAULT_AUDIT_BUFFER_BYTES, DEFAULT_AUDIT_MAX_PENDING_BYTES, MAX_AUDIT_BUFFER_BYTES } from "./buffering.js";
 import { createAuditLineWriter } from "./line.js";
 import type { AuditMeta, AuditRecord } from "./record.js";
@@ -567,16 +568,6 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
 }
 
 const STDOUT_FD = 1;
-
-/** Whether `fd` is a pipe or a socket (written as a stream, see the module comment). */
-function isPipeOrSocket(fd: number): boolean {
-  try {
-    const stat = fstatSync(fd);
-    return stat.isFIFO() || stat.isSocket();
-  } catch {
-    return false;
-  }
-}
 
 /** `fd` as a stream: standard output's own, or a socket on a descriptor the sink opened (libuv makes it non-blocking). */
 function pipeDestination(fd: number): PipeDestination {

@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { answerHeaders, authorizationClient, envoyCheckRequest } from "./envoy.js";
-import { CHECKOUT, FRONTEND } from "./ward.js";
+import { CHECKOUT, FRONTEND, TEST_POLICIES } from "./ward.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const MAIN = join(ROOT, "dist/main.js");
@@ -23,6 +23,11 @@ afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
+
+const until = async (condition: () => boolean, ms = 20_000) => {
+  const start = Date.now();
+  while (!condition() && Date.now() - start < ms) await new Promise((r) => setTimeout(r, 20));
+};
 
 interface Ready {
   ward: string;
@@ -255,6 +260,53 @@ describe("ward serve (a real process)", () => {
     expect((JSON.parse(stopped[0]!) as { pending_bytes: number }).pending_bytes).toBeGreaterThan(0);
     expect(ward.stderr()).toContain('"clean":false');
   }, 30_000);
+
+  it("keeps deciding when its stderr is never read: operational log lines past the bound are dropped, counted and reported once stderr is read again", async () => {
+    dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
+    const policy = join(dir, "payments.ward");
+    writeFileSync(policy, TEST_POLICIES);
+    const ward = serve(["--policies", dir, "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--audit-log", "off"]);
+    const ready = await ward.ready;
+    await until(() => ward.stderr().includes("ward serving"));
+    ward.child.stderr!.pause();
+    // Every rejected reload logs its errors: with 2,000 of them, one line of about 500 KB. A dozen
+    // such lines are more than stderr's socket and the 4 MiB bound hold together.
+    writeFileSync(policy, `policy "broken" {\n${Array.from({ length: 2000 }, (_, k) => `  allow "r${k}" when caller.no_such_${k} == "x"\n`).join("")}}\n`);
+    const metric = async (name: string) => {
+      // Before the fix the event loop stopped at the first log line that did not fit: this request then never got an answer.
+      const text = await (await fetch(`http://${ready.http}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+      return Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1] ?? Number.NaN);
+    };
+    for (let k = 0; k < 14; k++) {
+      ward.child.kill("SIGHUP");
+      const before = Date.now();
+      while ((await metric('ward_policy_reloads_total{result="failure"}')) < k + 1 && Date.now() - before < 10_000) await new Promise((r) => setTimeout(r, 20));
+    }
+    const dropped = await metric("ward_log_lines_dropped_total");
+    expect(dropped).toBeGreaterThan(0);
+    // Still deciding with the last good policies. (Compiling the broken set kept the event loop busy, so
+    // the first answers may be the overload deny: asked again until the loop has caught up.)
+    const client = authorizationClient(ready.grpc[0]!);
+    const ask = () => client.check(envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: CHECKOUT, destinationPrincipal: PAYMENTS_API }));
+    let answer = await ask();
+    for (let k = 0; k < 50 && JSON.stringify(answer).includes('"overloaded"'); k++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await ask();
+    }
+    client.close();
+    expect(answer.status?.code ?? 0).toBe(0);
+
+    ward.child.stderr!.resume();
+    await until(() => ward.stderr().includes("operational log lines dropped"), 10_000);
+    const lines = ward.stderr().trim().split("\n").map((l) => JSON.parse(l) as { msg: string; dropped_lines?: number });
+    const reports = lines.filter((l) => l.msg.startsWith("operational log lines dropped"));
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.dropped_lines).toBe(await metric("ward_log_lines_dropped_total"));
+    ward.child.kill("SIGTERM");
+    expect(await ward.exit).toBe(0);
+    await ward.closed;
+    expect(ward.stderr()).toContain('"msg":"stopped"');
+  }, 90_000);
 
   it("survives SIGHUP and SIGUSR2 sent while it starts, and acts on them once it serves", async () => {
     dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
