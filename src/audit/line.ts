@@ -14,7 +14,8 @@
  * - the caller summary and the recorded caller, certificate included, per
  *   parsed certificate (the identity module caches parsed certificates), or
  *   per SPIFFE ID for callers without one;
- * - the `"name":` part of each header and query parameter.
+ * - the `"name":` part of each header and query parameter;
+ * - the `redacted_headers` and `redacted_query` lists, while the same as the last ones written.
  * Each cache checks every field it stands for, so a hit is always exactly what
  * writing afresh would give (the tests compare with `JSON.stringify`). Cached
  * parts and the fixed text between values are kept as bytes and copied.
@@ -100,6 +101,9 @@ export function createAuditLineWriter(): AuditLineWriter {
   const callersById = new Map<string, CallerEntry>();
   const names = new Map<string, NameEntry>();
   const out = new ByteWriter(INITIAL_BYTES);
+  // The same few headers are redacted on most requests (`authorization`, `cookie`).
+  const lastRedactedHeaders = new LastNameList();
+  const lastRedactedQuery = new LastNameList();
 
   function name(key: string): NameEntry {
     let entry = names.get(key);
@@ -126,7 +130,7 @@ export function createAuditLineWriter(): AuditLineWriter {
     let entries = verdicts.get(key);
     if (entries !== undefined) {
       for (const e of entries) {
-        if (e.revision === d.revision && e.mode === mode && e.decision.outcome === d.outcome && e.decision.allowed === d.allowed && e.decision.enforced === d.enforced && e.decision.reason === d.reason && sameRules(e.determining, d.determining)) {
+        if (e.revision === d.revision && e.mode === mode && e.decision.outcome === d.outcome && e.decision.allowed === d.allowed && e.decision.enforced === d.enforced && e.decision.reason === d.reason && sameItems(e.determining, d.determining)) {
           return e.bytes;
         }
       }
@@ -228,11 +232,11 @@ export function createAuditLineWriter(): AuditLineWriter {
     out.number(i.time);
     if (redactedHeaders.length > 0) {
       out.bytes(K_REDACTED_HEADERS);
-      out.text(JSON.stringify(redactedHeaders.sort()));
+      out.bytes(lastRedactedHeaders.bytesFor(redactedHeaders.sort()));
     }
     if (redactedQuery.length > 0) {
       out.bytes(K_REDACTED_QUERY);
-      out.text(JSON.stringify(redactedQuery.sort()));
+      out.bytes(lastRedactedQuery.bytesFor(redactedQuery.sort()));
     }
     out.bytes(CLOSE_BRACE);
   }
@@ -290,6 +294,20 @@ export function createAuditLineWriter(): AuditLineWriter {
     decision: (outcome, meta) => TEXT.decode(decisionBytes(outcome, meta)),
     record: (record) => `${JSON.stringify(record)}\n`,
   };
+}
+
+/** The JSON array of the last list of names asked for, kept as bytes while the next list is the same. */
+class LastNameList {
+  private names: readonly string[] = [];
+  private bytes = utf8("[]");
+
+  bytesFor(names: readonly string[]): Uint8Array {
+    if (!sameItems(this.names, names)) {
+      this.names = [...names];
+      this.bytes = utf8(JSON.stringify(names));
+    }
+    return this.bytes;
+  }
 }
 
 /**
@@ -451,7 +469,8 @@ const EMPTY_OBJECT = utf8("{}");
 const LINE_END = utf8("}\n");
 const REDACTED_JSON = utf8(JSON.stringify(REDACTED));
 
-function sameRules(a: readonly RuleRef[], b: readonly RuleRef[]): boolean {
+/** The same items (`===`) in the same order. */
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false;
   for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
   return true;
