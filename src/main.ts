@@ -101,10 +101,10 @@ function holdSignals(signals: readonly NodeJS.Signals[]): { readonly received: R
   };
 }
 
-/** Runs `ward serve`; resolves with the exit code once the server has stopped (or failed to start). */
 /** Most time the operational log gets at exit to write what waits for a slow stderr reader. */
 const EXIT_LOG_DRAIN_MS = 2000;
 
+/** Runs `ward serve`; resolves with the exit code once the server has stopped (or failed to start). */
 async function serve(argv: readonly string[]): Promise<number> {
   const held = holdSignals(["SIGHUP", "SIGUSR2"]);
   const logs: { destination?: OperationalLogDestination } = {};

@@ -43,15 +43,17 @@ export interface OperationalLogStats {
 /** pino's destination interface, plus what shutdown and metrics need. */
 export interface OperationalLogDestination {
   write(line: string): void;
-  /** Resolves true once every accepted line is written, or false when `ms` passes first. */
+  /**
+   * Resolves true once nothing waits any more (every accepted line written, or the reader gone
+   * so that none can be), writing the report of dropped lines first if one is due; false when
+   * `ms` passes first.
+   */
   drain(ms: number): Promise<boolean>;
   stats(): OperationalLogStats;
 }
 
 export interface OperationalLogOptions {
-  /** The descriptor written; default 2 (stderr). */
-  readonly fd?: number;
-  /** The stream a pipe or socket is written through; default `process.stderr` (tests pass their own). */
+  /** The stream to write when stderr is a pipe or socket; default `process.stderr` (tests pass their own). */
   readonly stream?: Writable;
   /** Default `OPERATIONAL_LOG_MAX_PENDING_BYTES`. */
   readonly maxPendingBytes?: number;
@@ -61,10 +63,9 @@ export interface OperationalLogOptions {
 
 const STDERR_FD = 2;
 
-/** The destination for `fd`: a bounded stream when it is a pipe or socket (or `options.stream` is given), else synchronous. */
+/** The destination for stderr: a bounded stream when it is a pipe or socket (or `options.stream` is given), else synchronous. */
 export function createOperationalLogDestination(options: OperationalLogOptions = {}): OperationalLogDestination {
-  const fd = options.fd ?? STDERR_FD;
-  if (options.stream === undefined && !isPipeOrSocket(fd)) return synchronousDestination(fd);
+  if (options.stream === undefined && !isPipeOrSocket(STDERR_FD)) return synchronousDestination(STDERR_FD);
   return streamDestination(options.stream ?? process.stderr, options);
 }
 
@@ -94,7 +95,13 @@ function streamDestination(stream: Writable, options: OperationalLogOptions): Op
   });
 
   function reportIfCaughtUp(): void {
-    if (gone || stream.writableLength > 0) return;
+    if (gone) {
+      // No report can be written any more; the metric keeps the count.
+      clearInterval(recoveryCheck);
+      recoveryCheck = undefined;
+      return;
+    }
+    if (stream.writableLength > 0) return;
     clearInterval(recoveryCheck);
     recoveryCheck = undefined;
     const dropped = unreported;
@@ -134,11 +141,17 @@ function streamDestination(stream: Writable, options: OperationalLogOptions): Op
     },
     async drain(ms) {
       const deadline = Date.now() + ms;
-      while (!gone && stream.writableLength > 0) {
+      for (;;) {
+        if (gone) return true;
+        if (stream.writableLength === 0) {
+          if (unreported.lines === 0) return true;
+          // The reader caught up just now: its report is the last line (and is drained in turn).
+          reportIfCaughtUp();
+          continue;
+        }
         if (Date.now() >= deadline) return false;
         await new Promise((resolve) => setTimeout(resolve, DRAIN_CHECK_MS));
       }
-      return true;
     },
     stats: () => ({ droppedLines, pendingBytes: gone ? 0 : stream.writableLength }),
   };

@@ -66,6 +66,18 @@ describe("the operational log destination", () => {
     expect(log.stats()).toEqual({ droppedLines: 40, pendingBytes: 0 });
   });
 
+  it("at exit, drain writes the report of dropped lines when the reader has just caught up", async () => {
+    const { stream, release } = stalledStream();
+    const reports: DroppedLogLines[] = [];
+    const log = createOperationalLogDestination({ stream, maxPendingBytes: 10, onRecovered: (d) => reports.push(d) });
+    log.write("0123456789\n");
+    log.write("dropped\n");
+    release();
+    // No waiting for the periodic check: drain itself reports.
+    expect(await log.drain(1000)).toBe(true);
+    expect(reports).toEqual([{ lines: 1, bytes: 8 }]);
+  });
+
   it("takes one line larger than the bound when nothing waits", () => {
     const { stream, written } = stalledStream();
     const log = createOperationalLogDestination({ stream, maxPendingBytes: 100 });
