@@ -40,7 +40,7 @@ import type { RequestInput } from "./input.js";
 import { compileLeaf, type LeafExpr, type Test } from "./matchers.js";
 import type { Program, ProgramPolicyInfo } from "./program.js";
 import { PlanBuilder } from "./plan.js";
-import { buildRuleIndex, conjunctsOf, type IndexEntry } from "./rule-index.js";
+import { conjunctsOf, ruleIndexSteps, type IndexEntry } from "./rule-index.js";
 
 /** Options for `compile`. */
 export interface CompileOptions {
@@ -192,6 +192,34 @@ function flattenOr(e: CheckedExpr): CheckedExpr[] {
  * Throws only when the set breaks the checker's guarantees (a bug, not user input).
  */
 export function compile(set: CheckedPolicySet, options: CompileOptions): Program {
+  const steps = compileSteps(set, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * `compile`, handing the event loop back whenever a slice of `sliceMs` has
+ * passed (between policies, and every few hundred entries of an index build), so a server keeps
+ * answering while a large set compiles. The program is the one `compile`
+ * builds; the set must not change until the promise settles.
+ */
+export async function compileInSlices(set: CheckedPolicySet, options: CompileOptions & { readonly sliceMs: number }): Promise<Program> {
+  const steps = compileSteps(set, options);
+  let sliceStart = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (performance.now() - sliceStart >= options.sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+}
+
+/** The work of `compile`, paused (`yield`) after each policy and within and after each index build. */
+function* compileSteps(set: CheckedPolicySet, options: CompileOptions): Generator<void, Program, void> {
   const cc = new ConditionCompiler();
   const plans = new PlanBuilder();
   const policyPlans = new PlanBuilder();
@@ -202,7 +230,8 @@ export function compile(set: CheckedPolicySet, options: CompileOptions): Program
   let alwaysEnforce = 0;
   let alwaysAudit = 0;
 
-  set.policies.forEach((p, policyId) => {
+  for (let policyId = 0; policyId < set.policies.length; policyId++) {
+    const p = set.policies[policyId]!;
     const applies = p.appliesWhen === undefined ? undefined : cc.compileConjunction(p.appliesWhen, { file: p.file, policy: p.name });
     policyPlans.addRule(applies?.conjuncts ?? []);
     const appliesConjuncts = conjunctsOf(p.appliesWhen);
@@ -241,10 +270,14 @@ export function compile(set: CheckedPolicySet, options: CompileOptions): Program
       ...(applies === undefined ? {} : { appliesNode: applies.node }),
       rules: policyRules,
     });
-  });
+    yield;
+  }
 
   const alwaysApplicable = policies.filter((p) => p.appliesNode === undefined).map((p) => p.id);
-  const ruleIndex = buildRuleIndex(ruleEntries);
+  const ruleIndex = yield* ruleIndexSteps(ruleEntries);
+  yield;
+  const policyIndex = yield* ruleIndexSteps(policyEntries);
+  yield;
   // Bound rules grouped by policy, in rule order (rule ids ascend with policy ids).
   const boundIds = Int32Array.from([...ruleIndex.bound].sort((a, b) => a - b));
   const builtPolicyPlans = policyPlans.build();
@@ -276,7 +309,7 @@ export function compile(set: CheckedPolicySet, options: CompileOptions): Program
     alwaysApplicable,
     alwaysEnforce,
     alwaysAudit,
-    policyIndex: buildRuleIndex(policyEntries),
+    policyIndex,
     ruleIndex,
     policyPlans: builtPolicyPlans,
     policyMeta,

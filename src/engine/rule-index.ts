@@ -322,9 +322,14 @@ interface FrozenIndex {
   readonly trie: FrozenNode | undefined;
 }
 
-function keyCounts(entries: readonly IndexEntry[]): Map<string, number> {
+/** Entries a build handles between two pauses (`ruleIndexSteps`). */
+const ENTRIES_PER_STEP = 256;
+
+function* keyCounts(entries: readonly IndexEntry[]): Generator<void, Map<string, number>, void> {
   const counts = new Map<string, number>();
+  let handled = 0;
   for (const entry of entries) {
+    if (++handled % ENTRIES_PER_STEP === 0) yield;
     const seen = new Set<string>();
     for (const c of [...entry.conjuncts, ...(entry.policyConjuncts ?? [])]) {
       const k = keysOf(c);
@@ -350,12 +355,23 @@ function costOf(k: KeySet, counts: ReadonlyMap<string, number>): number {
 
 /** Builds the index over a set of entries. */
 export function buildRuleIndex(entries: readonly IndexEntry[]): RuleIndex {
-  const counts = keyCounts(entries);
+  const steps = ruleIndexSteps(entries);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** The work of `buildRuleIndex`, paused (`yield`) every `ENTRIES_PER_STEP` entries, so a compile can be sliced. */
+export function* ruleIndexSteps(entries: readonly IndexEntry[]): Generator<void, RuleIndex, void> {
+  const counts = yield* keyCounts(entries);
   const byAttr = new Map<string, AttributeIndex>();
   const fallback: number[] = [];
   const bound: number[] = [];
   const filed: Record<string, number> = {};
+  let handled = 0;
   for (const entry of entries) {
+    if (++handled % ENTRIES_PER_STEP === 0) yield;
     let best: KeySet | undefined;
     let bestCost = Infinity;
     let bestIsPolicy = false;
