@@ -24,7 +24,7 @@ import type { PolicyStore } from "./policy-store.js";
  * start without paying for grpc-js, fastify, pino and the Envoy protos.
  */
 async function loadServeModules() {
-  const [pinoModule, record, sink, shadow, diagnostics, protos, checkRequest, checkResponse, decisionId, overload, server, service, httpApp, httpServer, identity, input, metrics, policyStore, operationalLog] =
+  const [pinoModule, record, sink, shadow, diagnostics, protos, checkRequest, checkResponse, decisionId, overload, server, service, httpApp, httpServer, identity, input, metrics, policyStore, policyCompiler, operationalLog] =
     await Promise.all([
       import("pino"),
       import("./audit/record.js"),
@@ -44,6 +44,7 @@ async function loadServeModules() {
       import("./input/build.js"),
       import("./metrics.js"),
       import("./policy-store.js"),
+      import("./policy-compiler.js"),
       import("./operational-log.js"),
     ]);
   return {
@@ -68,6 +69,7 @@ async function loadServeModules() {
     createInputBuilder: input.createInputBuilder,
     createMetrics: metrics.createMetrics,
     createPolicyStore: policyStore.createPolicyStore,
+    createPolicyCompiler: policyCompiler.createPolicyCompiler,
     createOperationalLogDestination: operationalLog.createOperationalLogDestination,
   };
 }
@@ -150,6 +152,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     createInputBuilder,
     createMetrics,
     createPolicyStore,
+    createPolicyCompiler,
     createOperationalLogDestination,
   } = await loadServeModules();
   // stderr: synchronous for a file or terminal; bounded and never blocking for a pipe (src/operational-log.ts).
@@ -199,12 +202,18 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   const deps: DecisionDeps = { resolver, inputBuilder };
 
   // Policies: the first load must succeed, so a typo never starts a server that denies everything.
-  const store = createPolicyStore({ paths: config.policies, watch: true, logger: log });
+  // Sets are checked on a worker thread and compiled in slices, so a reload never stops decisions (src/policy-compiler.ts).
+  const compiler = createPolicyCompiler({
+    onWorkerUnavailable: (err) => log.warn({ err }, "policy sets are checked on the main thread: the checker thread cannot start"),
+  });
+  const compile = compiler.compile;
+  const store = createPolicyStore({ paths: config.policies, watch: true, logger: log, compile });
   const first = await store.reload("startup");
   if (!first.ok) {
     const source = (file: string) => first.sources.get(file);
     process.stderr.write(`ward serve: the policies do not load:\n${renderDiagnostics(first.diagnostics, source)}\n`);
     store.close();
+    await compiler.close();
     return EXIT_FAILURE;
   }
 
@@ -241,12 +250,12 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   let shadowStore: PolicyStore | undefined;
   let shadow: ShadowEvaluator | undefined;
   if (config.shadow.length > 0) {
-    shadowStore = createPolicyStore({ paths: config.shadow, watch: true, logger: log.child({ policies: "shadow" }) });
+    shadowStore = createPolicyStore({ paths: config.shadow, watch: true, logger: log.child({ policies: "shadow" }), compile });
     const loaded = await shadowStore.reload("startup");
     if (!loaded.ok) {
       const source = (file: string) => loaded.sources.get(file);
       process.stderr.write(`ward serve: the shadow policies do not load:\n${renderDiagnostics(loaded.diagnostics, source)}\n`);
-      await closeAll([store, shadowStore], sink, undefined, undefined);
+      await closeAll([store, shadowStore, compiler], sink, undefined, undefined);
       return EXIT_FAILURE;
     }
     const candidate = shadowStore;
@@ -312,7 +321,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   } catch (err) {
     process.stderr.write(`ward serve: error: ${err instanceof Error ? err.message : String(err)}\n`);
     await grpcServer.shutdown(0);
-    await closeAll([store, shadowStore], sink, shadow, overload);
+    await closeAll([store, shadowStore, compiler], sink, shadow, overload);
     return EXIT_FAILURE;
   }
   grpcListening = true;
@@ -341,7 +350,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     } catch (err) {
       process.stderr.write(`ward serve: error: cannot listen on http ${config.http.host}:${config.http.port}: ${err instanceof Error ? err.message : String(err)}\n`);
       await grpcServer.shutdown(0);
-      await closeAll([store, shadowStore], sink, shadow, overload);
+      await closeAll([store, shadowStore, compiler], sink, shadow, overload);
       return EXIT_FAILURE;
     }
   }
@@ -379,7 +388,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
       service.flushEvents();
       // A destination that has stopped taking records (a stalled log collector) must not keep the process from exiting.
       const auditGraceMs = Math.max(config.shutdownGraceMs, MIN_AUDIT_CLOSE_MS);
-      const auditClosed = await closeAll([store, shadowStore], sink, shadow, overload, auditGraceMs);
+      const auditClosed = await closeAll([store, shadowStore, compiler], sink, shadow, overload, auditGraceMs);
       if (!auditClosed) {
         log.error(
           { pending_bytes: sink?.stats().pendingBytes, grace_ms: auditGraceMs },
@@ -415,14 +424,15 @@ const MIN_AUDIT_CLOSE_MS = 2000;
 
 /** Closes everything; resolves whether the audit sink closed (wrote out everything) within `sinkDeadlineMs`, when given. */
 async function closeAll(
-  stores: readonly ({ close(): void } | undefined)[],
+  sources: readonly ({ close(): void | Promise<void> } | undefined)[],
   sink: AuditSink | undefined,
   shadow: ShadowEvaluator | undefined,
   overload: { close(): void } | undefined,
   sinkDeadlineMs?: number,
 ): Promise<boolean> {
   overload?.close();
-  for (const store of stores) store?.close();
+  // Policy stores and the policy compiler: nothing is reloaded from here on.
+  await Promise.all(sources.map((source) => source?.close()));
   // The shadow queue writes its last records before the sink flushes and closes.
   await shadow?.close();
   if (sink === undefined) return true;

@@ -72,13 +72,30 @@ export function revisionOf(sources: readonly PolicySource[]): string {
 
 /** Checks and compiles sources already in memory. */
 export function compileSources(sources: readonly PolicySource[]): LoadResult {
-  const sourceMap = new Map(sources.map((s) => [s.file, s.text]));
-  const files = sources.map((s) => s.file);
   const checked = checkPolicySources(sources);
-  if (!checked.ok) return { ok: false, diagnostics: checked.diagnostics, sources: sourceMap, files };
+  if (!checked.ok) return rejectedLoad(sources, checked.diagnostics);
   const revision = revisionOf(sources);
-  const program = compile(checked.value, { revision });
-  return { ok: true, revision, program, checked: checked.value, files, warnings: checked.diagnostics, sources: sourceMap };
+  return loadedSet(sources, checked.value, checked.diagnostics, revision, compile(checked.value, { revision }));
+}
+
+/** The result of a load whose check found errors. */
+export function rejectedLoad(sources: readonly PolicySource[], diagnostics: readonly Diagnostic[]): LoadResult {
+  return { ok: false, diagnostics, sources: sourceMapOf(sources), files: sources.map((s) => s.file) };
+}
+
+/** The result of a load that compiled: `program` compiled from `checked` with `revision` (`revisionOf(sources)`). */
+export function loadedSet(
+  sources: readonly PolicySource[],
+  checked: CheckedPolicySet,
+  warnings: readonly Diagnostic[],
+  revision: string,
+  program: Program,
+): LoadResult {
+  return { ok: true, revision, program, checked, files: sources.map((s) => s.file), warnings, sources: sourceMapOf(sources) };
+}
+
+function sourceMapOf(sources: readonly PolicySource[]): Map<string, string> {
+  return new Map(sources.map((s) => [s.file, s.text]));
 }
 
 /** Reads, checks and compiles every policy file under `paths`. */

@@ -85,8 +85,12 @@ export interface PolicyStoreOptions {
   readonly settleMs?: number;
   /** Where reload results go; silent by default. */
   readonly logger?: PolicyStoreLogger;
-  /** Checks and compiles the sources; `compileSources` by default (tests inject slow or counting compilers). */
-  readonly compile?: (sources: readonly PolicySource[]) => LoadResult;
+  /**
+   * Checks and compiles the sources; `compileSources` by default. `ward serve`
+   * passes a `PolicyCompiler`'s (policy-compiler.ts), which keeps the event
+   * loop free; tests inject slow or counting compilers.
+   */
+  readonly compile?: (sources: readonly PolicySource[]) => LoadResult | Promise<LoadResult>;
 }
 
 const DEFAULT_DEBOUNCE_MS = 200;
@@ -126,7 +130,7 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
         // Same content as the serving set: nothing to compile (watch events from editors' swap files end here).
         outcome = { ok: true, changed: false, revision: current.revision, diagnostics: current.warnings, sources: current.sources, trigger };
       } else {
-        const result = compile(read.sources);
+        const result = await compile(read.sources);
         if (!result.ok) {
           outcome = { ok: false, changed: false, diagnostics: result.diagnostics, sources: result.sources, trigger };
         } else if (result.program.policies.length === 0) {

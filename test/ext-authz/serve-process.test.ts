@@ -116,6 +116,9 @@ describe("ward serve (a real process)", () => {
     expect(ids.has("proc-0")).toBe(true);
     for (const [i, r] of results.entries()) if (r.ok) expect(ids.has(`proc-${i + 1}`)).toBe(true);
     expect(existsSync(sock)).toBe(false);
+    // The policies were checked on the checker thread, as every reload is (src/policy-compiler.ts).
+    await ward.closed;
+    expect(ward.stderr()).not.toContain("checked on the main thread");
   });
 
   it("wires audit mode, audit records and shadow policies", async () => {
@@ -284,8 +287,9 @@ describe("ward serve (a real process)", () => {
     }
     const dropped = await metric("ward_log_lines_dropped_total");
     expect(dropped).toBeGreaterThan(0);
-    // Still deciding with the last good policies. (Compiling the broken set kept the event loop busy, so
-    // the first answers may be the overload deny: asked again until the loop has caught up.)
+    // Still deciding with the last good policies. (The set is checked on the checker thread, but rendering and
+    // logging its 2,000 errors runs on the event loop, so the first answers may be the overload deny: asked
+    // again until the loop has caught up.)
     const client = authorizationClient(ready.grpc[0]!);
     const ask = () => client.check(envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: CHECKOUT, destinationPrincipal: PAYMENTS_API }));
     let answer = await ask();

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { createPolicyCompiler } from "../../src/policy-compiler.js";
 import { revisionOf } from "../../src/policy-loader.js";
 import { createPolicyStore } from "../../src/policy-store.js";
 import { BROKEN, decideMethod, decisionDeps, READS, READS_AND_WRITES, tempPolicyDir } from "./helpers.js";
@@ -10,10 +11,15 @@ afterEach(() => {
 });
 
 describe("reloading while deciding", () => {
-  it("never fails a decision and attributes each to the old or the new revision, consistently with that revision", async () => {
+  it.each([
+    ["compiling in-thread (the CLI's loader)", false],
+    ["checking on a worker thread and compiling in slices (`ward serve`)", true],
+  ])("never fails a decision and attributes each to the old or the new revision, consistently with that revision: %s", async (_, offThread) => {
     const tmp = tempPolicyDir({ "api.ward": READS });
     cleanups.push(tmp.cleanup);
-    const store = createPolicyStore({ paths: [tmp.dir], settleMs: 0 });
+    const compiler = offThread ? createPolicyCompiler({ sliceMs: 0 }) : undefined;
+    if (compiler) cleanups.push(() => void compiler.close());
+    const store = createPolicyStore({ paths: [tmp.dir], settleMs: 0, ...(compiler ? { compile: compiler.compile } : {}) });
     cleanups.push(() => store.close());
     await store.reload("startup");
     const file = join(tmp.dir, "api.ward");
@@ -49,6 +55,7 @@ describe("reloading while deciding", () => {
     await reloader;
 
     expect(failures).toBe(0);
+    if (compiler) expect(compiler.offThread).toBe(true);
     expect([...seen.keys()].sort()).toEqual([readsAndWrites, readsOnly].sort());
     expect(reloads).toBeGreaterThan(3);
     expect([...seen.values()].reduce((a, b) => a + b, 0)).toBe(DECISIONS);

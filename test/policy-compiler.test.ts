@@ -1,0 +1,166 @@
+// The compiler `ward serve` reloads with: checks on a worker thread, compiles in slices,
+// and must give exactly what the CLI's in-thread `compileSources` gives.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { runTests, summarize } from "../src/cli/test-runner.js";
+import { renderDiagnostics } from "../src/diagnostics.js";
+import { createIdentityResolver } from "../src/identity/resolve.js";
+import { createInputBuilder } from "../src/input/build.js";
+import { createPolicyCompiler, type PolicyCompiler } from "../src/policy-compiler.js";
+import { compileSources, findPolicyFiles, type LoadResult } from "../src/policy-loader.js";
+import { createPolicyStore } from "../src/policy-store.js";
+import type { PolicySource } from "../src/dsl/index.js";
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function compilerForTest(options: Parameters<typeof createPolicyCompiler>[0] = {}): PolicyCompiler & { unavailable: Error[] } {
+  const unavailable: Error[] = [];
+  const compiler = createPolicyCompiler({ ...options, onWorkerUnavailable: (err) => unavailable.push(err) });
+  cleanups.push(() => compiler.close());
+  return Object.assign(compiler, { unavailable });
+}
+
+async function shippedSources(): Promise<PolicySource[]> {
+  const files = await findPolicyFiles(["policies"]);
+  return files.map((file) => ({ file, text: readFileSync(file, "utf8") }));
+}
+
+function loaded(result: LoadResult): Extract<LoadResult, { ok: true }> {
+  if (!result.ok) throw new Error(`the set did not load:\n${renderDiagnostics(result.diagnostics, (f) => result.sources.get(f))}`);
+  return result;
+}
+
+/** A valid set of `policies` policies with ten rules each. */
+function largeSet(policies: number): PolicySource[] {
+  let text = "";
+  for (let p = 0; p < policies; p++) {
+    text += `policy "svc${p}" {\n  applies when destination.spiffe_id == "spiffe://prod.example.com/ns/n${p % 12}/sa/svc${p}"\n`;
+    for (let r = 0; r < 10; r++) {
+      text += `  allow "r${r}" when caller.spiffe_id == "spiffe://prod.example.com/ns/c${r}/sa/client${(p * 7 + r) % 50}" and request.path starts_with "/api/v1/res${p}-${r}/"\n`;
+    }
+    text += "}\n";
+  }
+  return [{ file: "large.ward", text }];
+}
+
+/** A worker module written for the test (plain JavaScript, so it runs as any worker does). */
+function workerModule(body: string): URL {
+  const dir = mkdtempSync(join(tmpdir(), "ward-worker-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "worker.mjs");
+  writeFileSync(file, `import { parentPort } from "node:worker_threads";\n${body}\n`);
+  return new URL(`file://${file}`);
+}
+
+describe("the off-thread policy compiler", () => {
+  it("checks on the worker and gives the set compileSources gives: same revision, same checked set, the shipped tests all pass", async () => {
+    const compiler = compilerForTest();
+    const sources = await shippedSources();
+    const offThread = loaded(await compiler.compile(sources));
+    const inThread = loaded(compileSources(sources));
+
+    expect(compiler.unavailable).toEqual([]);
+    expect(compiler.offThread).toBe(true);
+    expect(offThread.revision).toBe(inThread.revision);
+    expect(offThread.checked).toEqual(inThread.checked);
+    expect(offThread.warnings).toEqual(inThread.warnings);
+    expect(offThread.program.policies).toEqual(inThread.program.policies);
+    expect(offThread.program.ruleCount).toBe(inThread.program.ruleCount);
+
+    // Every shipped policy test (`ward test policies/`) decides the same through the program compiled here.
+    const deps = { resolver: createIdentityResolver(), inputBuilder: createInputBuilder() };
+    const results = await runTests(offThread.checked.tests, { program: offThread.program, deps, absolutePath: (file) => resolve(file) });
+    expect(results.length).toBeGreaterThan(50);
+    expect(results.filter((r) => r.status !== "pass").map((r) => `${r.test.name}: ${r.problems.join("; ")}`)).toEqual([]);
+    expect(summarize(results).failed).toBe(0);
+  });
+
+  it("rejects a broken set with the same diagnostics (file:line:col) as the CLI, then loads a good one on the same worker", async () => {
+    const compiler = compilerForTest();
+    const broken = [{ file: "api.ward", text: `policy "api" {\n  allow "reads" when request.methd == "GET"\n}\n` }];
+    const rejected = await compiler.compile(broken);
+    expect(rejected.ok).toBe(false);
+    expect(rejected).toEqual(compileSources(broken));
+    if (rejected.ok) return;
+    expect(renderDiagnostics(rejected.diagnostics, (f) => rejected.sources.get(f))).toContain("api.ward:2:22");
+
+    const good = loaded(await compiler.compile([{ file: "api.ward", text: `policy "api" {\n  allow "reads" when request.method == "GET"\n}\n` }]));
+    expect(good.program.ruleCount).toBe(1);
+    expect(compiler.unavailable).toEqual([]);
+  });
+
+  it("sends a large set back in pieces and keeps policy order", async () => {
+    const compiler = compilerForTest();
+    const sources = largeSet(120);
+    const offThread = loaded(await compiler.compile(sources));
+    expect(offThread.checked.policies.map((p) => p.name)).toEqual(loaded(compileSources(sources)).checked.policies.map((p) => p.name));
+    expect(offThread.program.ruleCount).toBe(1200);
+  });
+
+  it("stops the worker when idle and starts a new one for the next load", async () => {
+    const compiler = compilerForTest({ idleMs: 50 });
+    const sources = await shippedSources();
+    const first = loaded(await compiler.compile(sources));
+    expect(compiler.checkerRunning).toBe(true);
+    const deadline = Date.now() + 5000;
+    while (compiler.checkerRunning && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(compiler.checkerRunning).toBe(false);
+    expect(loaded(await compiler.compile(sources)).checked).toEqual(first.checked);
+    expect(compiler.checkerRunning).toBe(true);
+    expect(compiler.unavailable).toEqual([]);
+  });
+
+  it("checks on the main thread, and says so once, when the worker cannot start", async () => {
+    const compiler = compilerForTest({ workerUrl: new URL("file:///nonexistent/ward-policy-check-worker.js") });
+    const sources = await shippedSources();
+    expect(loaded(await compiler.compile(sources)).revision).toBe(loaded(compileSources(sources)).revision);
+    expect(loaded(await compiler.compile(sources)).program.ruleCount).toBeGreaterThan(0);
+    expect(compiler.unavailable).toHaveLength(1);
+    expect(compiler.offThread).toBe(false);
+  });
+
+  it("fails the load when a check outlasts its timeout, and starts a new worker for the next load", async () => {
+    // A checker that loads, then never answers.
+    const url = workerModule(`parentPort.postMessage({ id: 0, kind: "ready" });\nparentPort.on("message", () => {});`);
+    const compiler = compilerForTest({ workerUrl: url, checkTimeoutMs: 50 });
+    const sources = [{ file: "api.ward", text: `policy "api" {\n  allow "reads" when request.method == "GET"\n}\n` }];
+    await expect(compiler.compile(sources)).rejects.toThrow(/took longer than 50 ms; the checker thread was stopped/);
+    await expect(compiler.compile(sources)).rejects.toThrow(/took longer than 50 ms/);
+    // Timeouts are not "cannot start": the checks stay off the main thread.
+    expect(compiler.unavailable).toEqual([]);
+  });
+
+  it("fails the load when the worker dies mid-check", async () => {
+    const url = workerModule(`parentPort.postMessage({ id: 0, kind: "ready" });\nparentPort.on("message", () => process.exit(3));`);
+    const compiler = compilerForTest({ workerUrl: url });
+    const sources = [{ file: "api.ward", text: `policy "api" {\n  allow "reads" when request.method == "GET"\n}\n` }];
+    await expect(compiler.compile(sources)).rejects.toThrow(/checking the policies failed: the policy checker thread exited with code 3/);
+    expect(compiler.unavailable).toEqual([]);
+  });
+
+  it("keeps serving the last good set when a reload's check fails", async () => {
+    const url = workerModule(`parentPort.postMessage({ id: 0, kind: "ready" });\nparentPort.on("message", () => process.exit(3));`);
+    const failing = compilerForTest({ workerUrl: url });
+    const dir = mkdtempSync(join(tmpdir(), "ward-compiler-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "api.ward"), `policy "api" {\n  allow "reads" when request.method == "GET"\n}\n`);
+    let useFailing = false;
+    const good = compilerForTest();
+    const store = createPolicyStore({ paths: [dir], settleMs: 0, compile: (s) => (useFailing ? failing : good).compile(s) });
+    cleanups.push(() => store.close());
+    expect((await store.reload("startup")).ok).toBe(true);
+    const serving = store.current()!.revision;
+
+    writeFileSync(join(dir, "api.ward"), `policy "api" {\n  allow "writes" when request.method == "POST"\n}\n`);
+    useFailing = true;
+    const outcome = await store.reload("test");
+    expect(outcome.ok).toBe(false);
+    if (!outcome.ok) expect(outcome.diagnostics[0]).toMatchObject({ code: "policy_load_failed" });
+    expect(store.current()!.revision).toBe(serving);
+  });
+});
