@@ -287,9 +287,8 @@ describe("ward serve (a real process)", () => {
     }
     const dropped = await metric("ward_log_lines_dropped_total");
     expect(dropped).toBeGreaterThan(0);
-    // Still deciding with the last good policies. (The set is checked on the checker thread, but rendering and
-    // logging its 2,000 errors runs on the event loop, so the first answers may be the overload deny: asked
-    // again until the loop has caught up.)
+    // Still deciding with the last good policies. (A stall of the machine running the tests can make an
+    // answer the overload deny: asked again until the loop has caught up.)
     const client = authorizationClient(ready.grpc[0]!);
     const ask = () => client.check(envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: CHECKOUT, destinationPrincipal: PAYMENTS_API }));
     let answer = await ask();
