@@ -24,7 +24,7 @@ import type { PolicyStore } from "./policy-store.js";
  * start without paying for grpc-js, fastify, pino and the Envoy protos.
  */
 async function loadServeModules() {
-  const [pinoModule, record, sink, shadow, diagnostics, protos, checkRequest, checkResponse, decisionId, overload, server, service, httpApp, httpServer, identity, input, metrics, policyStore, policyCompiler, operationalLog] =
+  const [pinoModule, record, sink, shadow, diagnostics, protos, checkRequest, checkResponse, decisionId, overload, server, service, httpApp, httpServer, identity, input, metrics, policyStore, policyCompiler, policyLoader, operationalLog] =
     await Promise.all([
       import("pino"),
       import("./audit/record.js"),
@@ -45,6 +45,7 @@ async function loadServeModules() {
       import("./metrics.js"),
       import("./policy-store.js"),
       import("./policy-compiler.js"),
+      import("./policy-loader.js"),
       import("./operational-log.js"),
     ]);
   return {
@@ -70,6 +71,7 @@ async function loadServeModules() {
     createMetrics: metrics.createMetrics,
     createPolicyStore: policyStore.createPolicyStore,
     createPolicyCompiler: policyCompiler.createPolicyCompiler,
+    compileSources: policyLoader.compileSources,
     createOperationalLogDestination: operationalLog.createOperationalLogDestination,
   };
 }
@@ -153,6 +155,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     createMetrics,
     createPolicyStore,
     createPolicyCompiler,
+    compileSources,
     createOperationalLogDestination,
   } = await loadServeModules();
   // stderr: synchronous for a file or terminal; bounded and never blocking for a pipe (src/operational-log.ts).
@@ -202,11 +205,14 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   const deps: DecisionDeps = { resolver, inputBuilder };
 
   // Policies: the first load must succeed, so a typo never starts a server that denies everything.
-  // Sets are checked on a worker thread and compiled in slices, so a reload never stops decisions (src/policy-compiler.ts).
+  // Once Ward listens, sets are checked on a worker thread and compiled in slices, so a reload never
+  // stops decisions (src/policy-compiler.ts). Before, nothing waits: loading in one piece is quicker
+  // and spares starting the thread.
   const compiler = createPolicyCompiler({
     onWorkerUnavailable: (err) => log.warn({ err }, "policy sets are checked on the main thread: the checker thread cannot start"),
   });
-  const compile = compiler.compile;
+  let listening = false;
+  const compile = (sources: Parameters<typeof compileSources>[0]) => (listening ? compiler.compile(sources) : compileSources(sources));
   const store = createPolicyStore({ paths: config.policies, watch: true, logger: log, compile });
   const first = await store.reload("startup");
   if (!first.ok) {
@@ -316,6 +322,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
 
   let grpcListening = false;
   let grpcAddresses: string[];
+  listening = true;
   try {
     grpcAddresses = await grpcServer.start();
   } catch (err) {
