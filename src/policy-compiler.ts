@@ -8,14 +8,15 @@
  *
  * So the set is parsed and checked on a worker thread
  * (policy-check-worker.ts), which sends the checked policies back in small
- * messages, one each time the main thread asks; the main thread compiles them (closures cannot cross threads) in
- * slices of `sliceMs`, handing the event loop back between slices. The
- * program is the same as `compileSources` makes, which the CLI keeps using.
+ * messages, one each time the main thread asks. The main thread compiles
+ * them (closures cannot cross threads) in slices of `sliceMs`, handing the
+ * event loop back between slices. The program is the same as
+ * `compileSources` makes, which the CLI keeps using.
  *
  * The worker starts on first use and stops after `idleMs` without work: it
  * holds about 40 MiB, and reloads are rare. It is unref'd, so it never holds
- * the process open either. When it cannot start at all, sets are checked on the main
- * thread, and `onWorkerUnavailable` says so once. A check that has not
+ * the process open either. When it cannot start at all, sets are checked on
+ * the main thread, and `onWorkerUnavailable` says so once. A check that has not
  * finished after `checkTimeoutMs` stops the worker and fails the load, so the
  * last good set keeps serving; the next load starts a new worker.
  */
@@ -122,8 +123,8 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
     ready.catch(() => undefined);
     const t: CheckerThread = { worker, ready, alive: true, pending: undefined, idleTimer: undefined };
 
+    // Also after `retire` (a timeout, an idle stop, `close`): whoever still waits must hear of it.
     function died(err: Error): void {
-      if (!t.alive) return;
       retire(t);
       rejectReady(err);
       t.pending?.settle(new Error(`checking the policies failed: ${err.message}`));
@@ -201,6 +202,7 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
       try {
         await t.ready;
       } catch (err) {
+        if (closed) throw new Error("checking the policies stopped: the compiler was closed");
         // It never loaded: no worker can run here. The same check on this thread gives the same result.
         return checkOnMainThread(sources, err);
       }
@@ -253,8 +255,8 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
     async close() {
       closed = true;
       const t = thread;
-      thread = undefined;
       if (t === undefined) return;
+      retire(t);
       t.pending?.settle(new Error("checking the policies stopped: the compiler was closed"));
       await t.worker.terminate();
     },

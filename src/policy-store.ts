@@ -86,9 +86,9 @@ export interface PolicyStoreOptions {
   /** Where reload results go; silent by default. */
   readonly logger?: PolicyStoreLogger;
   /**
-   * Checks and compiles the sources; `compileSources` by default. `ward serve`
-   * passes a `PolicyCompiler`'s (policy-compiler.ts), which keeps the event
-   * loop free; tests inject slow or counting compilers.
+   * Checks and compiles the sources; `compileSources` by default. Once it
+   * listens, `ward serve` uses a `PolicyCompiler` (policy-compiler.ts), which
+   * keeps the event loop free; tests inject slow or counting compilers.
    */
   readonly compile?: (sources: readonly PolicySource[]) => LoadResult | Promise<LoadResult>;
 }

@@ -135,6 +135,19 @@ describe("the off-thread policy compiler", () => {
     expect(compiler.unavailable).toEqual([]);
   });
 
+  it("close stops a check in progress, and later loads check on the main thread", async () => {
+    const url = workerModule(`parentPort.postMessage({ id: 0, kind: "ready" });\nparentPort.on("message", () => {});`);
+    const compiler = compilerForTest({ workerUrl: url });
+    const sources = [{ file: "api.ward", text: `policy "api" {\n  allow "reads" when request.method == "GET"\n}\n` }];
+    const stopped = compiler.compile(sources);
+    while (!compiler.checkerRunning) await new Promise((r) => setTimeout(r, 5));
+    await compiler.close();
+    await expect(stopped).rejects.toThrow(/the compiler was closed/);
+    expect(compiler.checkerRunning).toBe(false);
+    expect(loaded(await compiler.compile(sources)).revision).toBe(loaded(compileSources(sources)).revision);
+    expect(compiler.offThread).toBe(false);
+  });
+
   it("fails the load when the worker dies mid-check", async () => {
     const url = workerModule(`parentPort.postMessage({ id: 0, kind: "ready" });\nparentPort.on("message", () => process.exit(3));`);
     const compiler = compilerForTest({ workerUrl: url });
