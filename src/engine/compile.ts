@@ -48,6 +48,9 @@ export interface CompileOptions {
   readonly revision: string;
 }
 
+/** Rules of one policy compiled between two pauses of `compileSteps`. */
+const RULES_PER_STEP = 256;
+
 const TRUE: Test = () => true;
 const FALSE: Test = () => false;
 
@@ -201,7 +204,7 @@ export function compile(set: CheckedPolicySet, options: CompileOptions): Program
 
 /**
  * `compile`, handing the event loop back whenever a slice of `sliceMs` has
- * passed (between policies, and every few hundred entries of an index build), so a server keeps
+ * passed (between policies, every 256 rules of a policy and every 256 entries of an index build), so a server keeps
  * answering while a large set compiles. The program is the one `compile`
  * builds; the set must not change until the promise settles.
  */
@@ -241,7 +244,10 @@ function* compileSteps(set: CheckedPolicySet, options: CompileOptions): Generato
     } else {
       policyEntries.push({ id: policyId, conjuncts: appliesConjuncts });
     }
-    const policyRules: CompiledRule[] = p.rules.map((r) => {
+    const policyRules: CompiledRule[] = [];
+    for (const r of p.rules) {
+      // A policy of thousands of rules is paused inside too.
+      if (policyRules.length > 0 && policyRules.length % RULES_PER_STEP === 0) yield;
       const c = cc.compileConjunction(r.condition, { file: p.file, policy: p.name, rule: r.name });
       plans.addRule(c.conjuncts);
       const ref: RuleRef = Object.freeze({ policy: p.name, rule: r.name, effect: r.effect, mode: p.mode });
@@ -260,8 +266,8 @@ function* compileSteps(set: CheckedPolicySet, options: CompileOptions): Generato
       // A rule can only matter when its policy applies, so its policy's conjuncts may file it too
       // (the index then binds it to the policy instead of filing it a second time).
       ruleEntries.push({ id: rule.id, conjuncts: conjunctsOf(r.condition), policyConjuncts: appliesConjuncts });
-      return rule;
-    });
+      policyRules.push(rule);
+    }
     policies.push({
       id: policyId,
       name: p.name,

@@ -20,6 +20,25 @@ function largeCheckedSet(policies: number) {
 }
 
 describe("compileInSlices", () => {
+  it("pauses inside a policy of many rules too", async () => {
+    const rules = Array.from({ length: 1000 }, (_, k) => `  allow "r${k}" when request.path == "/api/v1/r${k}"\n`).join("");
+    const loaded = compileSources([{ file: "one.ward", text: `policy "one" {\n${rules}}\n` }]);
+    if (!loaded.ok) throw new Error("the generated set does not compile");
+    let ticks = 0;
+    let compiling = true;
+    const tick = (): void => {
+      ticks++;
+      if (compiling) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const sliced = await compileInSlices(loaded.checked, { revision: "r", sliceMs: 0 });
+    compiling = false;
+    // Pauses: 3 inside the policy (every 256 rules), 1 after it, 3 + 3 in the rule index's two passes
+    // (every 256 entries), 1 after it, 1 after the policy index. Without the first 3 this is 9.
+    expect(ticks).toBeGreaterThanOrEqual(3 + 1 + 3 + 3 + 1 + 1);
+    expect(sliced.ruleCount).toBe(1000);
+  });
+
   it("hands the event loop back between policies and builds the program compile builds", async () => {
     const set = largeCheckedSet(40);
     let ticks = 0;
