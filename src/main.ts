@@ -24,7 +24,7 @@ import type { PolicyStore } from "./policy-store.js";
  * start without paying for grpc-js, fastify, pino and the Envoy protos.
  */
 async function loadServeModules() {
-  const [pinoModule, record, sink, shadow, diagnostics, protos, checkRequest, checkResponse, decisionId, overload, server, service, httpApp, httpServer, identity, input, metrics, policyStore, policyCompiler, policyLoader, operationalLog] =
+  const [pinoModule, record, sink, shadow, diagnostics, protos, checkRequest, checkResponse, decisionId, overload, server, service, httpApp, httpServer, identity, input, metrics, policyStore, policyCompiler, operationalLog] =
     await Promise.all([
       import("pino"),
       import("./audit/record.js"),
@@ -45,7 +45,6 @@ async function loadServeModules() {
       import("./metrics.js"),
       import("./policy-store.js"),
       import("./policy-compiler.js"),
-      import("./policy-loader.js"),
       import("./operational-log.js"),
     ]);
   return {
@@ -71,7 +70,6 @@ async function loadServeModules() {
     createMetrics: metrics.createMetrics,
     createPolicyStore: policyStore.createPolicyStore,
     createPolicyCompiler: policyCompiler.createPolicyCompiler,
-    compileSources: policyLoader.compileSources,
     createOperationalLogDestination: operationalLog.createOperationalLogDestination,
   };
 }
@@ -155,7 +153,6 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     createMetrics,
     createPolicyStore,
     createPolicyCompiler,
-    compileSources,
     createOperationalLogDestination,
   } = await loadServeModules();
   // stderr: synchronous for a file or terminal; bounded and never blocking for a pipe (src/operational-log.ts).
@@ -209,10 +206,10 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   // stops decisions (src/policy-compiler.ts). Before, nothing waits: loading in one piece is quicker
   // and spares starting the thread.
   const compiler = createPolicyCompiler({
-    onWorkerUnavailable: (err) => log.warn({ err }, "policy sets are checked on the main thread: the checker thread cannot start"),
+    onWorkerUnavailable: (err) => log.warn({ err }, "policy set checked on the main thread: the checker thread cannot start"),
   });
   let listening = false;
-  const compile = (sources: Parameters<typeof compileSources>[0]) => (listening ? compiler.compile(sources) : compileSources(sources));
+  const compile = (sources: Parameters<typeof compiler.compile>[0]) => (listening ? compiler.compile(sources) : compiler.compileInOnePiece(sources));
   const store = createPolicyStore({ paths: config.policies, watch: true, logger: log, compile });
   const first = await store.reload("startup");
   if (!first.ok) {
@@ -249,7 +246,12 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   }
   const redactHeaders = new Set([...DEFAULT_REDACTED_HEADERS, ...config.audit.redact]);
   const includeInput = config.audit.input === "full";
-  const metrics = createMetrics({ certificateCache: () => resolver.stats(), auditSink: () => sink?.stats(), operationalLog: () => operationalLog.stats() });
+  const metrics = createMetrics({
+    certificateCache: () => resolver.stats(),
+    auditSink: () => sink?.stats(),
+    operationalLog: () => operationalLog.stats(),
+    policyCompiler: () => compiler.stats(),
+  });
   metrics.observePolicyStore(store);
 
   // Shadow policies: a candidate set with its own store, decided after each answer, off the hot path.

@@ -19,6 +19,7 @@ import type { AuditSinkStats } from "./audit/sink.js";
 import type { Decision, DecisionReason } from "./engine/decision.js";
 import type { IdentityCacheStats } from "./identity/resolve.js";
 import { OPERATIONAL_LOG_MAX_PENDING_BYTES, type OperationalLogStats } from "./operational-log.js";
+import type { PolicyCompilerStats } from "./policy-compiler.js";
 import type { PolicySnapshot, PolicyStore, ReloadOutcome } from "./policy-store.js";
 
 /** Which front end decided: Envoy over gRPC, or `POST /v1/check`. */
@@ -52,6 +53,8 @@ export interface MetricsOptions {
   readonly auditSink?: () => AuditSinkStats | undefined;
   /** The operational log's counters (`destination.stats()`), read at scrape time. */
   readonly operationalLog?: () => OperationalLogStats | undefined;
+  /** The policy compiler's counters (`compiler.stats()`), read at scrape time. */
+  readonly policyCompiler?: () => PolicyCompilerStats | undefined;
   /** Register prom-client's process and Node.js metrics (`process_*`, `nodejs_*`). Default true. */
   readonly processMetrics?: boolean;
   /** Most distinct policy names kept as label values; later names are counted under `_other`. Default 500. */
@@ -305,6 +308,20 @@ export function createMetrics(options: MetricsOptions = {}): WardMetrics {
     collect() {
       this.reset();
       this.inc(finite(logStats?.()?.droppedLines));
+    },
+  });
+
+  const compilerStats = options.policyCompiler;
+  new Counter({
+    name: "ward_policy_checks_total",
+    help: "Policy sets parsed and checked, by thread: checker (the checker thread, every reload once Ward listens) or main (the startup load, and reloads the checker thread could not take).",
+    labelNames: ["thread"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const stats = compilerStats?.();
+      this.inc({ thread: "checker" }, finite(stats?.checkedOnWorker));
+      this.inc({ thread: "main" }, finite(stats?.checkedOnMainThread));
     },
   });
 

@@ -15,17 +15,18 @@
  *
  * The worker starts on first use and stops after `idleMs` without work: it
  * holds about 40 MiB, and reloads are rare. It is unref'd, so it never holds
- * the process open either. When it cannot start at all, sets are checked on
- * the main thread, and `onWorkerUnavailable` says so once. A check that has not
- * finished after `checkTimeoutMs` stops the worker and fails the load, so the
- * last good set keeps serving; the next load starts a new worker.
+ * the process open either. When it cannot start (or does not say it is ready
+ * within `checkTimeoutMs`), that load is checked on the main thread, and
+ * `onWorkerUnavailable` says so; the next load tries again. A check that has
+ * not finished after `checkTimeoutMs` stops the worker and fails the load, so
+ * the last good set keeps serving; the next load starts a new worker.
  */
 import { Worker } from "node:worker_threads";
 import type { Diagnostic, Result } from "./diagnostics.js";
 import type { CheckedPolicy, CheckedPolicySet, CheckedTest } from "./dsl/checked.js";
 import { checkPolicySources, type PolicySource } from "./dsl/index.js";
 import { compileInSlices } from "./engine/compile.js";
-import { loadedSet, rejectedLoad, revisionOf, type LoadResult } from "./policy-loader.js";
+import { compileSources, loadedSet, rejectedLoad, revisionOf, type LoadResult } from "./policy-loader.js";
 
 /**
  * What the main thread sends the checker thread: a set to `check`, then a
@@ -50,13 +51,13 @@ export type CheckReply =
 export interface PolicyCompilerOptions {
   /** The checker thread's module; `policy-check-worker` beside this module by default. */
   readonly workerUrl?: URL;
-  /** Longest a check may take before the worker is stopped and the load fails. Default 60 s. */
+  /** Longest a check may take before the worker is stopped and the load fails; also the longest a new worker may take to start. Default 60 s. */
   readonly checkTimeoutMs?: number;
   /** Longest the main thread compiles before handing the event loop back. Default 4 ms. */
   readonly sliceMs?: number;
   /** How long the worker waits for the next check before it stops. Default 10 s. */
   readonly idleMs?: number;
-  /** Called once, when the worker cannot start and sets are checked on the main thread instead. */
+  /** Called for each load checked on the main thread because the worker could not start. */
   readonly onWorkerUnavailable?: (err: Error) => void;
 }
 
@@ -64,12 +65,21 @@ export interface PolicyCompilerOptions {
 export interface PolicyCompiler {
   /** The same result as `compileSources(sources)`; rejects only when the check failed or took too long. */
   compile(sources: readonly PolicySource[]): Promise<LoadResult>;
-  /** Whether checks run on the worker thread (false after it could not start). */
-  readonly offThread: boolean;
+  /** `compileSources(sources)`, in one piece on this thread (for loads nothing waits on), counted in `stats`. */
+  compileInOnePiece(sources: readonly PolicySource[]): LoadResult;
   /** Whether the worker thread is up now (it stops when idle). */
   readonly checkerRunning: boolean;
+  /** Counters, for metrics and tests. */
+  stats(): PolicyCompilerStats;
   /** Stops the worker; a check in progress fails. Later loads check on the main thread. */
   close(): Promise<void>;
+}
+
+/** How many checks ran where, and how many worker threads were started. */
+export interface PolicyCompilerStats {
+  readonly checkedOnWorker: number;
+  readonly checkedOnMainThread: number;
+  readonly workersStarted: number;
 }
 
 /** Default `checkTimeoutMs`: checking 10,000 rules takes about a second; a minute means something is wrong. */
@@ -90,6 +100,8 @@ interface PendingCheck {
 
 interface CheckerThread {
   readonly worker: Worker;
+  /** Takes the thread out of use, fails whatever waits on it with `err`, and terminates it. */
+  stop(err: Error): void;
   /** Settles when the worker has loaded its module, or failed to. */
   readonly ready: Promise<void>;
   alive: boolean;
@@ -104,8 +116,8 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
   const sliceMs = options.sliceMs ?? DEFAULT_COMPILE_SLICE_MS;
   const idleMs = options.idleMs ?? DEFAULT_CHECKER_IDLE_MS;
   let thread: CheckerThread | undefined;
-  let unavailable = false;
   let closed = false;
+  const counts = { checkedOnWorker: 0, checkedOnMainThread: 0, workersStarted: 0 };
   let nextId = 1;
   // One check at a time: the worker answers in order, but a stopped check must not mix with the next.
   let queue: Promise<unknown> = Promise.resolve();
@@ -113,6 +125,7 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
   function startThread(): CheckerThread {
     const worker = options.workerUrl !== undefined ? new Worker(options.workerUrl) : startDefaultWorker();
     worker.unref();
+    counts.workersStarted++;
     let resolveReady!: () => void;
     let rejectReady!: (err: Error) => void;
     const ready = new Promise<void>((resolve, reject) => {
@@ -121,7 +134,17 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
     });
     // Awaited by the check that started the thread; a thread that dies later must not leave an unhandled rejection.
     ready.catch(() => undefined);
-    const t: CheckerThread = { worker, ready, alive: true, pending: undefined, idleTimer: undefined };
+    const t: CheckerThread = {
+      worker,
+      ready,
+      alive: true,
+      pending: undefined,
+      idleTimer: undefined,
+      stop(err) {
+        died(err);
+        void worker.terminate();
+      },
+    };
 
     // Also after `retire` (a timeout, an idle stop, `close`): whoever still waits must hear of it.
     function died(err: Error): void {
@@ -160,6 +183,8 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
       }
     });
     worker.on("error", (err) => died(err));
+    // A reply that cannot be decoded is lost: fail its check now rather than wait for the timeout.
+    worker.on("messageerror", (err) => t.stop(new Error(`a reply could not be decoded: ${err.message}`)));
     worker.on("exit", (code) => died(new Error(`the policy checker thread exited with code ${code}`)));
     return t;
   }
@@ -182,16 +207,14 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
     t.idleTimer.unref();
   }
 
-  function checkOnMainThread(sources: readonly PolicySource[], why: unknown): Result<CheckedPolicySet> {
-    if (!unavailable) {
-      unavailable = true;
-      options.onWorkerUnavailable?.(why instanceof Error ? why : new Error(String(why)));
-    }
+  function checkOnMainThread(sources: readonly PolicySource[], why?: unknown): Result<CheckedPolicySet> {
+    if (why !== undefined) options.onWorkerUnavailable?.(why instanceof Error ? why : new Error(String(why)));
+    counts.checkedOnMainThread++;
     return checkPolicySources(sources);
   }
 
   async function checkOnce(sources: readonly PolicySource[]): Promise<Result<CheckedPolicySet>> {
-    if (unavailable || closed) return checkPolicySources(sources);
+    if (closed) return checkOnMainThread(sources);
     let t = thread;
     if (t === undefined) {
       try {
@@ -199,23 +222,26 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
       } catch (err) {
         return checkOnMainThread(sources, err);
       }
+      const starting = t;
+      const startTimer = setTimeout(() => starting.stop(new Error(`the checker thread did not start within ${checkTimeoutMs} ms`)), checkTimeoutMs);
       try {
         await t.ready;
       } catch (err) {
         if (closed) throw new Error("checking the policies stopped: the compiler was closed");
-        // It never loaded: no worker can run here. The same check on this thread gives the same result.
+        // It did not start: this load is checked here (the same check gives the same result); the next one tries again.
         return checkOnMainThread(sources, err);
+      } finally {
+        clearTimeout(startTimer);
       }
     }
     const running = t;
     clearTimeout(running.idleTimer);
     return new Promise((resolve, reject) => {
       const id = nextId++;
-      const timer = setTimeout(() => {
-        running.pending?.settle(new Error(`checking the policies took longer than ${checkTimeoutMs} ms; the checker thread was stopped`));
-        retire(running);
-        void running.worker.terminate();
-      }, checkTimeoutMs);
+      const timer = setTimeout(
+        () => running.stop(new Error(`checking the policies took longer than ${checkTimeoutMs} ms; the checker thread was stopped`)),
+        checkTimeoutMs,
+      );
       running.pending = {
         id,
         sources,
@@ -224,8 +250,12 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
           clearTimeout(timer);
           running.pending = undefined;
           if (running.alive) stopWhenIdle(running);
-          if (result instanceof Error) reject(result);
-          else resolve(result);
+          if (result instanceof Error) {
+            reject(result);
+          } else {
+            counts.checkedOnWorker++;
+            resolve(result);
+          }
         },
       };
       running.worker.postMessage({ kind: "check", id, sources: sources.map((s) => ({ file: s.file, text: s.text })) } satisfies CheckRequest);
@@ -246,9 +276,11 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
       const program = await compileInSlices(checked.value, { revision, sliceMs });
       return loadedSet(sources, checked.value, checked.diagnostics, revision, program);
     },
-    get offThread() {
-      return !unavailable && !closed;
+    compileInOnePiece(sources) {
+      counts.checkedOnMainThread++;
+      return compileSources(sources);
     },
+    stats: () => ({ ...counts }),
     get checkerRunning() {
       return thread?.alive === true;
     },
@@ -272,5 +304,6 @@ function startDefaultWorker(): Worker {
   const here = import.meta.url;
   if (!here.endsWith(".ts")) return new Worker(new URL("./policy-check-worker.js", here));
   const source = JSON.stringify(new URL("./policy-check-worker.ts", here).href);
+  // `tsx` is found from the working directory (the project's, for tests and benchmarks).
   return new Worker(`import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${source}); });`, { eval: true });
 }

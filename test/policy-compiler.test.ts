@@ -65,7 +65,7 @@ describe("the off-thread policy compiler", () => {
     const inThread = loaded(compileSources(sources));
 
     expect(compiler.unavailable).toEqual([]);
-    expect(compiler.offThread).toBe(true);
+    expect(compiler.stats()).toEqual({ checkedOnWorker: 1, checkedOnMainThread: 0, workersStarted: 1 });
     expect(offThread.revision).toBe(inThread.revision);
     expect(offThread.checked).toEqual(inThread.checked);
     expect(offThread.warnings).toEqual(inThread.warnings);
@@ -113,15 +113,29 @@ describe("the off-thread policy compiler", () => {
     expect(loaded(await compiler.compile(sources)).checked).toEqual(first.checked);
     expect(compiler.checkerRunning).toBe(true);
     expect(compiler.unavailable).toEqual([]);
+    expect(compiler.stats()).toEqual({ checkedOnWorker: 2, checkedOnMainThread: 0, workersStarted: 2 });
   });
 
-  it("checks on the main thread, and says so once, when the worker cannot start", async () => {
+  it("checks a load on the main thread, and says so, when the worker cannot start; the next load tries again", async () => {
     const compiler = compilerForTest({ workerUrl: new URL("file:///nonexistent/ward-policy-check-worker.js") });
     const sources = await shippedSources();
     expect(loaded(await compiler.compile(sources)).revision).toBe(loaded(compileSources(sources)).revision);
     expect(loaded(await compiler.compile(sources)).program.ruleCount).toBeGreaterThan(0);
-    expect(compiler.unavailable).toHaveLength(1);
-    expect(compiler.offThread).toBe(false);
+    expect(compiler.unavailable).toHaveLength(2);
+    expect(compiler.unavailable[0]!.message).toContain("ward-policy-check-worker.js");
+    expect(compiler.stats()).toEqual({ checkedOnWorker: 0, checkedOnMainThread: 2, workersStarted: 2 });
+  });
+
+  it("does not wait forever for a worker that never says it is ready: that load is checked on the main thread", async () => {
+    const url = workerModule(`parentPort.on("message", () => {});`);
+    const compiler = compilerForTest({ workerUrl: url, checkTimeoutMs: 100 });
+    const sources = [{ file: "api.ward", text: `policy "api" {\n  allow "reads" when request.method == "GET"\n}\n` }];
+    expect(loaded(await compiler.compile(sources)).revision).toBe(loaded(compileSources(sources)).revision);
+    expect(compiler.unavailable.map((e) => e.message)).toEqual(["the checker thread did not start within 100 ms"]);
+    expect(compiler.checkerRunning).toBe(false);
+    // The next load is not stuck behind it.
+    expect(loaded(await compiler.compile(sources)).program.ruleCount).toBe(1);
+    expect(compiler.stats()).toEqual({ checkedOnWorker: 0, checkedOnMainThread: 2, workersStarted: 2 });
   });
 
   it("fails the load when a check outlasts its timeout, and starts a new worker for the next load", async () => {
@@ -131,21 +145,42 @@ describe("the off-thread policy compiler", () => {
     const sources = [{ file: "api.ward", text: `policy "api" {\n  allow "reads" when request.method == "GET"\n}\n` }];
     await expect(compiler.compile(sources)).rejects.toThrow(/took longer than 50 ms; the checker thread was stopped/);
     await expect(compiler.compile(sources)).rejects.toThrow(/took longer than 50 ms/);
-    // Timeouts are not "cannot start": the checks stay off the main thread.
+    // Timeouts are not "cannot start": the checks stay off the main thread, each on a new worker.
     expect(compiler.unavailable).toEqual([]);
+    expect(compiler.stats()).toEqual({ checkedOnWorker: 0, checkedOnMainThread: 0, workersStarted: 2 });
   });
 
-  it("close stops a check in progress, and later loads check on the main thread", async () => {
-    const url = workerModule(`parentPort.postMessage({ id: 0, kind: "ready" });\nparentPort.on("message", () => {});`);
-    const compiler = compilerForTest({ workerUrl: url });
+  it.each([
+    ["while the worker starts", `parentPort.on("message", () => {});`],
+    // Ready, then one piece of the answer, then nothing: closed while the main thread waits for the next piece.
+    [
+      "while a check is under way",
+      `parentPort.postMessage({ id: 0, kind: "ready" });
+parentPort.on("message", (m) => {
+  if (m.kind !== "check") return;
+  parentPort.postMessage({ id: m.id, kind: "policies", policies: [] });
+  new BroadcastChannel("ward-test-close").postMessage("piece sent");
+});`,
+    ],
+  ])("close stops a load %s, and later loads check on the main thread", async (stage, body) => {
+    const compiler = compilerForTest({ workerUrl: workerModule(body) });
     const sources = [{ file: "api.ward", text: `policy "api" {\n  allow "reads" when request.method == "GET"\n}\n` }];
-    const stopped = compiler.compile(sources);
-    while (!compiler.checkerRunning) await new Promise((r) => setTimeout(r, 5));
+    const pieceSent = new Promise<void>((done) => {
+      const channel = new BroadcastChannel("ward-test-close");
+      channel.onmessage = () => {
+        channel.close();
+        done();
+      };
+      cleanups.push(() => channel.close());
+    });
+    const stopped = expect(compiler.compile(sources)).rejects.toThrow(/the compiler was closed/);
+    if (stage === "while a check is under way") await pieceSent;
+    else while (!compiler.checkerRunning) await new Promise((r) => setTimeout(r, 5));
     await compiler.close();
-    await expect(stopped).rejects.toThrow(/the compiler was closed/);
+    await stopped;
     expect(compiler.checkerRunning).toBe(false);
     expect(loaded(await compiler.compile(sources)).revision).toBe(loaded(compileSources(sources)).revision);
-    expect(compiler.offThread).toBe(false);
+    expect(compiler.stats()).toMatchObject({ checkedOnWorker: 0, checkedOnMainThread: 1 });
   });
 
   it("fails the load when the worker dies mid-check", async () => {

@@ -284,6 +284,9 @@ describe("ward serve (a real process)", () => {
     }
     const dropped = await metric("ward_log_lines_dropped_total");
     expect(dropped).toBeGreaterThan(0);
+    // Every reload was checked on the checker thread; only the startup load on the main thread.
+    expect(await metric('ward_policy_checks_total{thread="checker"}')).toBe(14);
+    expect(await metric('ward_policy_checks_total{thread="main"}')).toBe(1);
     // Still deciding with the last good policies. (A stall of the machine running the tests can make an
     // answer the overload deny: asked again until the loop has caught up.)
     const client = authorizationClient(ready.grpc[0]!);
@@ -306,7 +309,7 @@ describe("ward serve (a real process)", () => {
     expect(await ward.exit).toBe(0);
     await ward.closed;
     expect(ward.stderr()).toContain('"msg":"stopped"');
-    // The reloads were checked on the checker thread (src/policy-compiler.ts), which started.
+    // The checker thread started for every reload (src/policy-compiler.ts).
     expect(ward.stderr()).not.toContain("checked on the main thread");
   }, 90_000);
 

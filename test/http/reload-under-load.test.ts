@@ -55,7 +55,7 @@ describe("reloading while deciding", () => {
     await reloader;
 
     expect(failures).toBe(0);
-    if (compiler) expect(compiler.offThread).toBe(true);
+    if (compiler) expect(compiler.stats()).toMatchObject({ checkedOnWorker: reloads + 1, checkedOnMainThread: 0 });
     expect([...seen.keys()].sort()).toEqual([readsAndWrites, readsOnly].sort());
     expect(reloads).toBeGreaterThan(3);
     expect([...seen.values()].reduce((a, b) => a + b, 0)).toBe(DECISIONS);
