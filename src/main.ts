@@ -202,9 +202,9 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   const deps: DecisionDeps = { resolver, inputBuilder };
 
   // Policies: the first load must succeed, so a typo never starts a server that denies everything.
-  // Once Ward listens, sets are checked on a worker thread and compiled in slices, so a reload never
-  // stops decisions (src/policy-compiler.ts). Before, nothing waits: loading in one piece is quicker
-  // and spares starting the thread.
+  // Once Ward listens, large sets are checked on a worker thread and compiled in slices, so a reload
+  // does not stop decisions for long (src/policy-compiler.ts). Before, nothing waits: loading in one
+  // piece is quicker and spares starting the thread.
   const compiler = createPolicyCompiler({
     onWorkerUnavailable: (err) => log.warn({ err }, "policy set checked on the main thread: the checker thread cannot start"),
   });

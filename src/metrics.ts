@@ -314,7 +314,7 @@ export function createMetrics(options: MetricsOptions = {}): WardMetrics {
   const compilerStats = options.policyCompiler;
   new Counter({
     name: "ward_policy_checks_total",
-    help: "Policy sets parsed and checked, by thread: checker (the checker thread, every reload once Ward listens) or main (the startup load, and reloads the checker thread could not take).",
+    help: "Policy sets parsed and checked, by thread: checker (the checker thread: reloads of a large set once Ward listens) or main (the startup load, small sets, and reloads the checker thread could not take).",
     labelNames: ["thread"],
     registers: [registry],
     collect() {

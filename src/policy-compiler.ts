@@ -13,8 +13,11 @@
  * event loop back between slices. The program is the same as
  * `compileSources` makes, which the CLI keeps using.
  *
- * The worker starts on first use and stops after `idleMs` without work: it
- * holds about 40 MiB, and reloads are rare. It is unref'd, so it never holds
+ * Small sets (under `threadMinBytes` of source) are still loaded in one piece
+ * on the main thread: they stall it for tens of milliseconds at most, and the
+ * worker would add about 40 MiB to the process while it runs. The worker
+ * starts on first use and stops after `idleMs` without work, as reloads are
+ * rare. It is unref'd, so it never holds
  * the process open either. When it cannot start (or does not say it is ready
  * within `checkTimeoutMs`), that load is checked on the main thread, and
  * `onWorkerUnavailable` says so; the next load tries again. A check that has
@@ -57,13 +60,15 @@ export interface PolicyCompilerOptions {
   readonly sliceMs?: number;
   /** How long the worker waits for the next check before it stops. Default 10 s. */
   readonly idleMs?: number;
+  /** Sets with less source text than this (UTF-16 code units, about bytes) load in one piece on the main thread. Default 64 KiB. */
+  readonly threadMinBytes?: number;
   /** Called for each load checked on the main thread because the worker could not start. */
   readonly onWorkerUnavailable?: (err: Error) => void;
 }
 
 /** Checks and compiles policy sets off the hot path (see the module comment). */
 export interface PolicyCompiler {
-  /** The same result as `compileSources(sources)`; rejects only when the check failed or took too long. */
+  /** The same result as `compileSources(sources)` (small sets: by it); rejects only when the check failed or took too long. */
   compile(sources: readonly PolicySource[]): Promise<LoadResult>;
   /** `compileSources(sources)`, in one piece on this thread (for loads nothing waits on), counted in `stats`. */
   compileInOnePiece(sources: readonly PolicySource[]): LoadResult;
@@ -91,6 +96,14 @@ export const DEFAULT_COMPILE_SLICE_MS = 4;
 /** Default `idleMs`: keeps the worker through a burst of edits (each save reloads), not for good. */
 export const DEFAULT_CHECKER_IDLE_MS = 10_000;
 
+/**
+ * Default `threadMinBytes`. Loading in one piece, after the startup load has
+ * warmed the code, took 15-45 ms for 17-69 KiB of generated policies and
+ * 40-60 ms for 139 KiB; the decision budget that turns a stall into
+ * `overloaded` denies is 100 ms by default.
+ */
+export const DEFAULT_THREAD_MIN_BYTES = 64 * 1024;
+
 interface PendingCheck {
   readonly id: number;
   readonly sources: readonly PolicySource[];
@@ -115,6 +128,7 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
   const checkTimeoutMs = options.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
   const sliceMs = options.sliceMs ?? DEFAULT_COMPILE_SLICE_MS;
   const idleMs = options.idleMs ?? DEFAULT_CHECKER_IDLE_MS;
+  const threadMinBytes = options.threadMinBytes ?? DEFAULT_THREAD_MIN_BYTES;
   let thread: CheckerThread | undefined;
   let closed = false;
   const counts = { checkedOnWorker: 0, checkedOnMainThread: 0, workersStarted: 0 };
@@ -268,18 +282,23 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
     return run;
   }
 
+  function compileInOnePiece(sources: readonly PolicySource[]): LoadResult {
+    counts.checkedOnMainThread++;
+    return compileSources(sources);
+  }
+
   return {
     async compile(sources) {
+      let size = 0;
+      for (const s of sources) size += s.text.length;
+      if (size < threadMinBytes) return compileInOnePiece(sources);
       const checked = await check(sources);
       if (!checked.ok) return rejectedLoad(sources, checked.diagnostics);
       const revision = revisionOf(sources);
       const program = await compileInSlices(checked.value, { revision, sliceMs });
       return loadedSet(sources, checked.value, checked.diagnostics, revision, program);
     },
-    compileInOnePiece(sources) {
-      counts.checkedOnMainThread++;
-      return compileSources(sources);
-    },
+    compileInOnePiece,
     stats: () => ({ ...counts }),
     get checkerRunning() {
       return thread?.alive === true;

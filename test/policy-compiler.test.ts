@@ -20,7 +20,8 @@ afterEach(async () => {
 
 function compilerForTest(options: Parameters<typeof createPolicyCompiler>[0] = {}): PolicyCompiler & { unavailable: Error[] } {
   const unavailable: Error[] = [];
-  const compiler = createPolicyCompiler({ ...options, onWorkerUnavailable: (err) => unavailable.push(err) });
+  // Every set through the worker, however small, unless a test says otherwise.
+  const compiler = createPolicyCompiler({ threadMinBytes: 0, ...options, onWorkerUnavailable: (err) => unavailable.push(err) });
   cleanups.push(() => compiler.close());
   return Object.assign(compiler, { unavailable });
 }
@@ -92,6 +93,18 @@ describe("the off-thread policy compiler", () => {
     const good = loaded(await compiler.compile([{ file: "api.ward", text: `policy "api" {\n  allow "reads" when request.method == "GET"\n}\n` }]));
     expect(good.program.ruleCount).toBe(1);
     expect(compiler.unavailable).toEqual([]);
+  });
+
+  it("loads a set under threadMinBytes in one piece on the main thread, and a larger one on the worker", async () => {
+    const compiler = compilerForTest({ threadMinBytes: 64 * 1024 });
+    const small = await shippedSources();
+    expect(small.reduce((n, s) => n + s.text.length, 0)).toBeLessThan(64 * 1024);
+    expect(loaded(await compiler.compile(small)).revision).toBe(loaded(compileSources(small)).revision);
+    expect(compiler.stats()).toEqual({ checkedOnWorker: 0, checkedOnMainThread: 1, workersStarted: 0 });
+    const large = largeSet(400);
+    expect(large[0]!.text.length).toBeGreaterThan(64 * 1024);
+    expect(loaded(await compiler.compile(large)).program.ruleCount).toBe(4000);
+    expect(compiler.stats()).toEqual({ checkedOnWorker: 1, checkedOnMainThread: 1, workersStarted: 1 });
   });
 
   it("sends a large set back in pieces and keeps policy order", async () => {

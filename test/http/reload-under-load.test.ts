@@ -17,7 +17,7 @@ describe("reloading while deciding", () => {
   ])("never fails a decision and attributes each to the old or the new revision, consistently with that revision: %s", async (_, offThread) => {
     const tmp = tempPolicyDir({ "api.ward": READS });
     cleanups.push(tmp.cleanup);
-    const compiler = offThread ? createPolicyCompiler({ sliceMs: 0 }) : undefined;
+    const compiler = offThread ? createPolicyCompiler({ sliceMs: 0, threadMinBytes: 0 }) : undefined;
     if (compiler) cleanups.push(() => void compiler.close());
     const store = createPolicyStore({ paths: [tmp.dir], settleMs: 0, ...(compiler ? { compile: compiler.compile } : {}) });
     cleanups.push(() => store.close());
