@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { answerMetadata, authorizationClient, envoyCheckRequest } from "../test/ext-authz/envoy.js";
 import { CHECKOUT } from "../test/ext-authz/ward.js";
+import { generatedPolicyText } from "../test/generated-policies.js";
 
 const DIST = resolve(process.argv[2] ?? "dist");
 const CALLERS = 8;
@@ -31,16 +32,7 @@ cpSync("policies", dir, { recursive: true });
 
 /** 200 policies of 10 rules, for destinations the calls never name: only the reload's cost matters. */
 function writeGenerated(variant: number): void {
-  let text = "";
-  for (let p = 0; p < 200; p++) {
-    text += `policy "generated${p}" {\n  applies when destination.spiffe_id == "spiffe://prod.example.com/ns/generated/sa/svc${p}"\n`;
-    for (let r = 0; r < 10; r++) {
-      const client = `spiffe://prod.example.com/ns/c${r}/sa/client${(p * 7 + r + variant) % 50}`;
-      text += `  allow "r${r}" when caller.spiffe_id == "${client}" and request.method in ["GET", "HEAD"] and request.path matches "/api/v1/res${p}-${r}/**"\n`;
-    }
-    text += "}\n";
-  }
-  writeFileSync(join(dir, "generated.ward"), text);
+  writeFileSync(join(dir, "generated.ward"), generatedPolicyText(200, variant));
 }
 
 writeGenerated(0);

@@ -24,21 +24,13 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { PolicySource } from "../src/dsl/index.js";
 import { createPolicyCompiler } from "../src/policy-compiler.js";
 import { compileSources, type LoadResult } from "../src/policy-loader.js";
+import { generatedPolicyText } from "../test/generated-policies.js";
 
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 5);
 
+/** A new text each round (`variant`): a store skips a set whose content it already serves. */
 function generatedSet(policies: number, variant: number): PolicySource[] {
-  let text = "";
-  for (let p = 0; p < policies; p++) {
-    text += `policy "svc${p}" {\n  applies when destination.spiffe_id == "spiffe://prod.example.com/ns/n${p % 12}/sa/svc${p}"\n`;
-    for (let r = 0; r < 10; r++) {
-      const client = `spiffe://prod.example.com/ns/c${r}/sa/client${(p * 7 + r + variant) % 50}`;
-      text += `  allow "r${r}" when caller.spiffe_id == "${client}" and request.method in ["GET", "HEAD"] and request.path matches "/api/v1/res${p}-${r}/**"\n`;
-    }
-    text += "}\n";
-  }
-  // A new text each round: a store skips a set whose content it already serves.
-  return [{ file: `generated-${variant}.ward`, text }];
+  return [{ file: `generated-${variant}.ward`, text: generatedPolicyText(policies, variant) }];
 }
 
 interface Sample {

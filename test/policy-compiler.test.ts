@@ -12,6 +12,7 @@ import { createPolicyCompiler, type PolicyCompiler } from "../src/policy-compile
 import { compileSources, findPolicyFiles, type LoadResult } from "../src/policy-loader.js";
 import { createPolicyStore } from "../src/policy-store.js";
 import type { PolicySource } from "../src/dsl/index.js";
+import { generatedPolicyText } from "./generated-policies.js";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -38,15 +39,7 @@ function loaded(result: LoadResult): Extract<LoadResult, { ok: true }> {
 
 /** A valid set of `policies` policies with ten rules each. */
 function largeSet(policies: number): PolicySource[] {
-  let text = "";
-  for (let p = 0; p < policies; p++) {
-    text += `policy "svc${p}" {\n  applies when destination.spiffe_id == "spiffe://prod.example.com/ns/n${p % 12}/sa/svc${p}"\n`;
-    for (let r = 0; r < 10; r++) {
-      text += `  allow "r${r}" when caller.spiffe_id == "spiffe://prod.example.com/ns/c${r}/sa/client${(p * 7 + r) % 50}" and request.path starts_with "/api/v1/res${p}-${r}/"\n`;
-    }
-    text += "}\n";
-  }
-  return [{ file: "large.ward", text }];
+  return [{ file: "large.ward", text: generatedPolicyText(policies) }];
 }
 
 /** A worker module written for the test (plain JavaScript, so it runs as any worker does). */

@@ -3,55 +3,44 @@ import { describe, expect, it } from "vitest";
 import { compile, compileInSlices } from "../../src/engine/compile.js";
 import { internalsOf } from "../../src/engine/internal.js";
 import { compileSources } from "../../src/policy-loader.js";
+import { generatedPolicyText } from "../generated-policies.js";
 
-/** A checked set of `policies` policies with ten rules each. */
-function largeCheckedSet(policies: number) {
-  let text = "";
-  for (let p = 0; p < policies; p++) {
-    text += `policy "svc${p}" {\n  applies when destination.spiffe_id == "spiffe://prod.example.com/ns/n${p % 12}/sa/svc${p}"\n`;
-    for (let r = 0; r < 10; r++) {
-      text += `  allow "r${r}" when caller.spiffe_id == "spiffe://prod.example.com/ns/c${r}/sa/client${(p * 7 + r) % 50}" and request.path starts_with "/api/v1/res${p}-${r}/"\n`;
-    }
-    text += "}\n";
-  }
-  const loaded = compileSources([{ file: "large.ward", text }]);
+/** The checked set of `text`. */
+function checkedSet(text: string) {
+  const loaded = compileSources([{ file: "generated.ward", text }]);
   if (!loaded.ok) throw new Error("the generated set does not compile");
   return loaded.checked;
+}
+
+/** Runs `work`, counting the event-loop turns (setImmediate callbacks) that ran while it did. */
+async function turnsDuring<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
+  let turns = 0;
+  let working = true;
+  const turn = (): void => {
+    turns++;
+    if (working) setImmediate(turn);
+  };
+  setImmediate(turn);
+  const result = await work();
+  working = false;
+  return { result, turns };
 }
 
 describe("compileInSlices", () => {
   it("pauses inside a policy of many rules too", async () => {
     const rules = Array.from({ length: 1000 }, (_, k) => `  allow "r${k}" when request.path == "/api/v1/r${k}"\n`).join("");
-    const loaded = compileSources([{ file: "one.ward", text: `policy "one" {\n${rules}}\n` }]);
-    if (!loaded.ok) throw new Error("the generated set does not compile");
-    let ticks = 0;
-    let compiling = true;
-    const tick = (): void => {
-      ticks++;
-      if (compiling) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const sliced = await compileInSlices(loaded.checked, { revision: "r", sliceMs: 0 });
-    compiling = false;
+    const { result: sliced, turns } = await turnsDuring(() => compileInSlices(checkedSet(`policy "one" {\n${rules}}\n`), { revision: "r", sliceMs: 0 }));
     // Pauses: 3 inside the policy (every 256 rules), 1 after it, 3 + 3 in the rule index's two passes
     // (every 256 entries), 1 after it, 1 after the policy index. Without the first 3 this is 9.
-    expect(ticks).toBeGreaterThanOrEqual(3 + 1 + 3 + 3 + 1 + 1);
+    expect(turns).toBeGreaterThanOrEqual(3 + 1 + 3 + 3 + 1 + 1);
     expect(sliced.ruleCount).toBe(1000);
   });
 
   it("hands the event loop back between policies and builds the program compile builds", async () => {
-    const set = largeCheckedSet(40);
-    let ticks = 0;
-    let compiling = true;
-    const tick = (): void => {
-      ticks++;
-      if (compiling) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const sliced = await compileInSlices(set, { revision: "r", sliceMs: 0 });
-    compiling = false;
+    const set = checkedSet(generatedPolicyText(40));
+    const { result: sliced, turns } = await turnsDuring(() => compileInSlices(set, { revision: "r", sliceMs: 0 }));
     // With a zero slice, every policy (and every 256 entries of an index build) ends a slice.
-    expect(ticks).toBeGreaterThanOrEqual(40 + 1);
+    expect(turns).toBeGreaterThanOrEqual(40 + 1);
 
     const whole = compile(set, { revision: "r" });
     expect(sliced.policies).toEqual(whole.policies);
