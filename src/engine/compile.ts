@@ -204,9 +204,10 @@ export function compile(set: CheckedPolicySet, options: CompileOptions): Program
 
 /**
  * `compile`, handing the event loop back whenever a slice of `sliceMs` has
- * passed (between policies, every 256 rules of a policy and every 256 entries of an index build), so a server keeps
- * answering while a large set compiles. The program is the one `compile`
- * builds; the set must not change until the promise settles.
+ * passed, so a server keeps answering while a large set compiles. Slices end
+ * between policies, every 256 rules of a policy and every 256 entries of an
+ * index build. The program is the one `compile` builds; the set must not
+ * change until the promise settles.
  */
 export async function compileInSlices(set: CheckedPolicySet, options: CompileOptions & { readonly sliceMs: number }): Promise<Program> {
   const steps = compileSteps(set, options);
@@ -221,7 +222,7 @@ export async function compileInSlices(set: CheckedPolicySet, options: CompileOpt
   }
 }
 
-/** The work of `compile`, paused (`yield`) after each policy and within and after each index build. */
+/** The work of `compile`, paused (`yield`) where `compileInSlices` may end a slice. */
 function* compileSteps(set: CheckedPolicySet, options: CompileOptions): Generator<void, Program, void> {
   const cc = new ConditionCompiler();
   const plans = new PlanBuilder();
