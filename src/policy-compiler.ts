@@ -17,10 +17,10 @@
  * on the main thread: they stall it for tens of milliseconds at most, and the
  * worker would add about 40 MiB to the process while it runs. The worker
  * starts on first use and stops after `idleMs` without work, as reloads are
- * rare. It is unref'd, so it never holds
- * the process open either. When it cannot start (or does not say it is ready
- * within `checkTimeoutMs`), that load is checked on the main thread, and
- * `onWorkerUnavailable` says so; the next load tries again. A check that has
+ * rare. It is unref'd, so it never holds the process open either. When it
+ * cannot start (or does not say it is ready within `checkTimeoutMs`), that
+ * load is checked on the main thread, and `onWorkerUnavailable` says so; the
+ * next load tries again. A check that has
  * not finished after `checkTimeoutMs` stops the worker and fails the load, so
  * the last good set keeps serving; the next load starts a new worker.
  */
@@ -214,9 +214,7 @@ export function createPolicyCompiler(options: PolicyCompilerOptions = {}): Polic
   function stopWhenIdle(t: CheckerThread): void {
     clearTimeout(t.idleTimer);
     t.idleTimer = setTimeout(() => {
-      if (t.pending !== undefined || !t.alive) return;
-      retire(t);
-      void t.worker.terminate();
+      if (t.pending === undefined && t.alive) t.stop(new Error("stopped when idle"));
     }, idleMs);
     t.idleTimer.unref();
   }
