@@ -9,7 +9,15 @@
  */
 import { isIP } from "node:net";
 import { isAbsolute } from "node:path";
-import { DEFAULT_AUDIT_BUFFER_BYTES, DEFAULT_AUDIT_MAX_PENDING_BYTES, MAX_AUDIT_BUFFER_BYTES, MAX_AUDIT_MAX_PENDING_BYTES, MIN_AUDIT_MAX_PENDING_BYTES } from "./audit/buffering.js";
+import {
+  AUDIT_BACKLOG_FULL,
+  DEFAULT_AUDIT_BUFFER_BYTES,
+  DEFAULT_AUDIT_MAX_PENDING_BYTES,
+  MAX_AUDIT_BUFFER_BYTES,
+  MAX_AUDIT_MAX_PENDING_BYTES,
+  MIN_AUDIT_MAX_PENDING_BYTES,
+  type AuditBacklogFull,
+} from "./audit/buffering.js";
 import { DEFAULT_INPUT_LIMITS } from "./input/build.js";
 
 /** A gRPC listen address. */
@@ -60,6 +68,8 @@ export interface ServeConfig {
     readonly bufferBytes: number;
     /** Most record bytes waiting for a destination that falls behind before records are dropped (`--audit-max-pending-bytes`). */
     readonly maxPendingBytes: number;
+    /** At that bound: drop records and keep deciding, or deny calls until the destination catches up (`--audit-backlog-full`). */
+    readonly backlogFull: AuditBacklogFull;
   };
   readonly shadow: readonly string[];
   /** `host:port`, or undefined for `--http off`. */
@@ -112,6 +122,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { flag: "audit-sample-allowed", env: "WARD_AUDIT_SAMPLE_ALLOWED", kind: "string", arg: "RATE", doc: "fraction of allowed decisions recorded, 0..1 (default 1)" },
   { flag: "audit-buffer-bytes", env: "WARD_AUDIT_BUFFER_BYTES", kind: "string", arg: "N", doc: `bytes of records buffered before a write; a hard kill loses at most this much (default ${DEFAULT_AUDIT_BUFFER_BYTES}, at most ${MAX_AUDIT_BUFFER_BYTES})` },
   { flag: "audit-max-pending-bytes", env: "WARD_AUDIT_MAX_PENDING_BYTES", kind: "string", arg: "N", doc: `record bytes that may wait for a destination that falls behind; past it records are dropped and counted (default ${DEFAULT_AUDIT_MAX_PENDING_BYTES}, from ${MIN_AUDIT_MAX_PENDING_BYTES})` },
+  { flag: "audit-backlog-full", env: "WARD_AUDIT_BACKLOG_FULL", kind: "string", arg: "drop|deny", doc: "at --audit-max-pending-bytes, drop records and keep deciding, or deny calls until the log catches up (default drop)" },
   { flag: "shadow", env: "WARD_SHADOW", kind: "list", arg: "DIR", doc: "candidate policies evaluated beside the live ones (repeatable)" },
   { flag: "http", env: "WARD_HTTP", kind: "string", arg: "ADDR|off", doc: "HTTP address for health, metrics and /v1/check (default 127.0.0.1:8181)" },
   { flag: "log-level", env: "WARD_LOG_LEVEL", kind: "string", arg: "LEVEL", doc: "operational log level on stderr (default info)" },
@@ -325,6 +336,10 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
 
   const bufferBytes = integer("audit-buffer-bytes", DEFAULT_AUDIT_BUFFER_BYTES, 1, MAX_AUDIT_BUFFER_BYTES);
   const maxPendingBytes = integer("audit-max-pending-bytes", DEFAULT_AUDIT_MAX_PENDING_BYTES, MIN_AUDIT_MAX_PENDING_BYTES, MAX_AUDIT_MAX_PENDING_BYTES);
+  const backlogFull = oneOf("audit-backlog-full", AUDIT_BACKLOG_FULL, "drop");
+  if (backlogFull === "deny" && destination.kind === "off") {
+    errors.push(`${where("audit-backlog-full")} deny needs audit records, but \`--audit-log\` is off`);
+  }
 
   const shadow = list("shadow");
 
@@ -360,7 +375,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     decisionTimeoutMs,
     maxInFlight,
     shutdownGraceMs,
-    audit: { destination, input: auditInput, redact, sampleAllowed, bufferBytes, maxPendingBytes },
+    audit: { destination, input: auditInput, redact, sampleAllowed, bufferBytes, maxPendingBytes, backlogFull },
     shadow,
     ...(http ? { http } : {}),
     logLevel,

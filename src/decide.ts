@@ -33,6 +33,19 @@ export interface DecisionOutcome {
   readonly error?: string;
 }
 
+/**
+ * Whether decision records can still be kept (the audit sink's `accepting`).
+ * Under `--audit-backlog-full deny` both front ends deny calls while it says
+ * no, before deciding: `audit_unavailable`.
+ */
+export interface AuditGate {
+  accepting(): boolean;
+}
+
+/** Why a call was denied `audit_unavailable` (the record's `detail`; the caller is told "authorization unavailable"). */
+export const AUDIT_UNAVAILABLE_DETAIL =
+  "the audit log cannot take more records (its destination is behind by --audit-max-pending-bytes, or gone) and --audit-backlog-full is deny";
+
 /** The revision recorded when no policy set is loaded at all. */
 export const NO_REVISION = "none";
 

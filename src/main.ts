@@ -24,11 +24,12 @@ import type { PolicyStore } from "./policy-store.js";
  * start without paying for grpc-js, fastify, pino and the Envoy protos.
  */
 async function loadServeModules() {
-  const [pinoModule, record, sink, shadow, diagnostics, protos, checkRequest, checkResponse, decisionId, overload, server, service, httpApp, httpServer, identity, input, metrics, policyStore, policyCompiler, operationalLog] =
+  const [pinoModule, record, sink, gate, shadow, diagnostics, protos, checkRequest, checkResponse, decisionId, overload, server, service, httpApp, httpServer, identity, input, metrics, policyStore, policyCompiler, operationalLog] =
     await Promise.all([
       import("pino"),
       import("./audit/record.js"),
       import("./audit/sink.js"),
+      import("./audit/gate.js"),
       import("./audit/shadow.js"),
       import("./diagnostics.js"),
       import("./ext-authz/protos.js"),
@@ -51,6 +52,7 @@ async function loadServeModules() {
     pino: pinoModule.pino,
     DEFAULT_REDACTED_HEADERS: record.DEFAULT_REDACTED_HEADERS,
     createAuditSink: sink.createAuditSink,
+    createAuditGate: gate.createAuditGate,
     createShadowEvaluator: shadow.createShadowEvaluator,
     renderDiagnostics: diagnostics.renderDiagnostics,
     AUTHORIZATION_SERVICE: protos.AUTHORIZATION_SERVICE,
@@ -134,6 +136,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     pino,
     DEFAULT_REDACTED_HEADERS,
     createAuditSink,
+    createAuditGate,
     createShadowEvaluator,
     renderDiagnostics,
     AUTHORIZATION_SERVICE,
@@ -230,6 +233,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
       sampleAllowed: config.audit.sampleAllowed,
       minLength: config.audit.bufferBytes,
       maxPendingBytes: config.audit.maxPendingBytes,
+      backlogFull: config.audit.backlogFull,
       onError: (err) => log.error({ err }, "audit log write failed"),
       onDropped: (report) =>
         log.error(
@@ -244,6 +248,8 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     }
     sink = created.value;
   }
+  // config refuses `deny` without a sink.
+  const auditGate = config.audit.backlogFull === "deny" && sink ? createAuditGate(sink, log) : undefined;
   const redactHeaders = new Set([...DEFAULT_REDACTED_HEADERS, ...config.audit.redact]);
   const includeInput = config.audit.input === "full";
   const metrics = createMetrics({
@@ -309,6 +315,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     maxMessageBytes: config.maxMessageBytes,
     decisionTimeoutMs: config.decisionTimeoutMs,
     overload,
+    ...(auditGate ? { auditGate } : {}),
     decisionIds: ids,
     onDecision,
     onHookError: (err) => log.error({ err }, "recording a decision failed"),
@@ -346,6 +353,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
         metrics,
         isReady: () => grpcListening && store.current() !== undefined,
         auditAll,
+        ...(auditGate ? { auditGate } : {}),
         decisionId: (requestId) => ids.next(requestId),
         onDecision: (outcome, meta) => {
           sink?.writeDecision(outcome, { decisionId: meta.decisionId, time: meta.time, mode, micros: meta.micros, raw: meta.raw, includeInput, redactHeaders });

@@ -92,6 +92,7 @@ const REASON_INDEX = {
   overloaded: 9,
   timeout: 10,
   internal_error: 11,
+  audit_unavailable: 12,
 } as const satisfies Record<DecisionReason, number>;
 const REASONS = Object.keys(REASON_INDEX) as DecisionReason[];
 const R = REASONS.length;

@@ -27,3 +27,14 @@ export const MIN_AUDIT_MAX_PENDING_BYTES = 2 * MAX_AUDIT_BUFFER_BYTES;
 
 /** Largest bound `--audit-max-pending-bytes` takes (64 GiB). */
 export const MAX_AUDIT_MAX_PENDING_BYTES = 64 * 1024 * 1024 * 1024;
+
+/**
+ * What the sink and the server do when the backlog reaches that bound:
+ * `drop` records (whole, counted) and keep deciding, as OPA's decision logger
+ * does; or `deny` calls (`audit_unavailable`) until the destination catches
+ * up, so that no request is let through without its record.
+ */
+export type AuditBacklogFull = "drop" | "deny";
+
+/** The values `--audit-backlog-full` takes. */
+export const AUDIT_BACKLOG_FULL: readonly AuditBacklogFull[] = ["drop", "deny"];

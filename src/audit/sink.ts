@@ -35,6 +35,14 @@
  * not fit its buffer: records are evidence, but availability is the decision
  * point's first duty, and the drop counter makes every gap visible.
  *
+ * With `backlogFull: "deny"` (`--audit-backlog-full deny`) the sink never
+ * drops a buffer that holds the record of a request that was let through: it
+ * hands it over past the bound instead. It cannot stop a decision itself, so
+ * it says whether it is `accepting()` more, and the server denies calls
+ * (`audit_unavailable`) while it is not; only records of calls decided before
+ * the backlog filled can pass the bound, so it is passed by a few buffers at
+ * most. Records of those denies are dropped and counted like any others.
+ *
  * Records reach the destination when the buffer passes `minLength`, every
  * `flushIntervalMs`, on `flush()`/`close()`/`reopen()`, and synchronously if
  * the process exits without closing the sink (an exit hook of the sink's own,
@@ -50,7 +58,7 @@ import { pino } from "pino";
 import type { Result } from "../diagnostics.js";
 import type { DecisionOutcome } from "../decide.js";
 import { isPipeOrSocket } from "../fd.js";
-import { DEFAULT_AUDIT_BUFFER_BYTES, DEFAULT_AUDIT_MAX_PENDING_BYTES, MAX_AUDIT_BUFFER_BYTES } from "./buffering.js";
+import { DEFAULT_AUDIT_BUFFER_BYTES, DEFAULT_AUDIT_MAX_PENDING_BYTES, MAX_AUDIT_BUFFER_BYTES, type AuditBacklogFull } from "./buffering.js";
 import { createAuditLineWriter } from "./line.js";
 import type { AuditMeta, AuditRecord } from "./record.js";
 
@@ -81,6 +89,12 @@ export interface AuditSinkOptions {
    * one buffer is always let through when nothing is pending.
    */
   readonly maxPendingBytes?: number;
+  /**
+   * At `maxPendingBytes`: `drop` (default) drops buffers whole; `deny` still
+   * drops them, except buffers that hold the record of an allowed decision
+   * (the server denies calls while `accepting()` is false, so none are lost).
+   */
+  readonly backlogFull?: AuditBacklogFull;
   /** Called for destination errors (a failed write); the sink keeps running and counts them. */
   readonly onError?: (error: Error) => void;
   /**
@@ -123,6 +137,13 @@ export interface AuditSink {
    * writes, without building the record); never blocks and never throws.
    */
   writeDecision(outcome: DecisionOutcome, meta: AuditMeta): void;
+  /**
+   * False while a buffer handed over now might not fit under
+   * `maxPendingBytes`, and once the destination is gone (a pipe whose reader
+   * closed it, a destroyed stream) or the sink is closed: the server then
+   * denies calls under `--audit-backlog-full deny`. Cheap: a few comparisons.
+   */
+  accepting(): boolean;
   /** Resolves once every record written so far has reached the destination (the OS; no fsync). */
   flush(): Promise<void>;
   /** Flushes and closes the destination; later writes are dropped. Idempotent. */
@@ -205,6 +226,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   // Bytes handed to a destination that it has not reported written (SonicBoom's `write` events, the pipe's callbacks).
   let pendingBytes = 0;
   const maxPendingBytes = Math.max(1, Math.floor(options.maxPendingBytes ?? DEFAULT_AUDIT_MAX_PENDING_BYTES));
+  const keepAllowed = options.backlogFull === "deny";
   let dropped = 0;
   let unreportedDrops = { records: 0, bytes: 0 };
   let lastDropReport = -Infinity;
@@ -322,8 +344,9 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   const chunkBytes = minLength + CHUNK_HEADROOM;
   let chunk: Buffer | undefined;
   let used = 0;
-  // Records in `chunk`.
+  // Records in `chunk`, and how many of them are of allowed decisions.
   let chunkRecords = 0;
+  let chunkAllowed = 0;
   const interval = setInterval(() => {
     handOver();
     reportDropsIfDue();
@@ -335,10 +358,12 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     const full = chunk.subarray(0, used);
     const whole = chunk;
     const records = chunkRecords;
+    const allowed = chunkAllowed;
     chunk = undefined;
     used = 0;
     chunkRecords = 0;
-    toStream(full, whole, records);
+    chunkAllowed = 0;
+    toStream(full, whole, records, allowed);
   }
 
   /** Keeps a chunk no destination holds any more for the next lines (a few at most). */
@@ -351,12 +376,13 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   }
 
   /**
-   * Hands `bytes` (`records` whole records) to the destination, or drops them
-   * when its backlog has no room; `chunk` is the sink's buffer they are a view
-   * of, reused once they are written.
+   * Hands `bytes` (`records` whole records, `allowed` of them of allowed
+   * decisions) to the destination, or drops them when its backlog has no room
+   * (unless `keepAllowed` and some request they record was let through);
+   * `chunk` is the sink's buffer they are a view of, reused once they are written.
    */
-  function toStream(bytes: Buffer, chunk: Buffer | undefined, records: number): void {
-    if (pendingBytes > 0 && pendingBytes + bytes.length > maxPendingBytes) {
+  function toStream(bytes: Buffer, chunk: Buffer | undefined, records: number, allowed: number): void {
+    if (pendingBytes > 0 && pendingBytes + bytes.length > maxPendingBytes && !(keepAllowed && allowed > 0)) {
       drop(records, bytes.length);
       // Never handed over: free for the next lines at once.
       recycle(chunk);
@@ -409,32 +435,34 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     }
   }
 
-  function append(line: string): void {
+  function append(line: string, allowed: boolean): void {
     // At most 3 UTF-8 bytes per UTF-16 code unit: a line this long surely fits in the room left.
     const worst = line.length * 3;
     if (chunk !== undefined && used + worst > chunk.length) handOver();
     if (worst > chunkBytes) {
       // A line larger than a whole chunk goes on its own.
-      toStream(Buffer.from(line, "utf8"), undefined, 1);
+      toStream(Buffer.from(line, "utf8"), undefined, 1, allowed ? 1 : 0);
       return;
     }
     chunk ??= freshChunk();
     used += chunk.write(line, used, "utf8");
     chunkRecords++;
+    if (allowed) chunkAllowed++;
     if (used >= minLength) handOver();
   }
 
   /** `append` for a line already encoded (a view the writer reuses: copied here). */
-  function appendBytes(line: Uint8Array): void {
+  function appendBytes(line: Uint8Array, allowed: boolean): void {
     if (chunk !== undefined && used + line.length > chunk.length) handOver();
     if (line.length > chunkBytes) {
-      toStream(Buffer.from(line), undefined, 1);
+      toStream(Buffer.from(line), undefined, 1, allowed ? 1 : 0);
       return;
     }
     chunk ??= freshChunk();
     chunk.set(line, used);
     used += line.length;
     chunkRecords++;
+    if (allowed) chunkAllowed++;
     if (used >= minLength) handOver();
   }
 
@@ -451,6 +479,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       chunk = undefined;
       used = 0;
       chunkRecords = 0;
+      chunkAllowed = 0;
       return;
     }
     handOver();
@@ -486,7 +515,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       failedLine(err);
       return;
     }
-    append(text);
+    append(text, record.type === "decision" && record.allowed);
   }
 
   function writeDecision(outcome: DecisionOutcome, meta: AuditMeta): void {
@@ -499,7 +528,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       failedLine(err);
       return;
     }
-    appendBytes(bytes);
+    appendBytes(bytes, outcome.decision.allowed);
   }
 
   function flushStream(s: Destination): Promise<void> {
@@ -527,6 +556,13 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     value: {
       write,
       writeDecision,
+      accepting() {
+        if (closed !== undefined) return false;
+        if (pipe !== undefined) {
+          if (pipe.stream.destroyed) return false;
+        } else if (stream === undefined || isDestroyed(stream)) return false;
+        return pendingBytes === 0 || pendingBytes + chunkBytes <= maxPendingBytes;
+      },
       flush() {
         handOver();
         if (pipe !== undefined) return pipeIdle(pipe);

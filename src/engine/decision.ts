@@ -33,6 +33,7 @@ export type DecisionReason =
   | "no_policies_loaded"
   | "overloaded"
   | "timeout"
+  | "audit_unavailable"
   | "internal_error";
 
 /** Why one rule or applicability condition did not match: the first condition that was false. */
@@ -89,7 +90,7 @@ export interface Decision {
   readonly explanation?: Explanation;
 }
 
-const WARD_ERROR_REASONS: ReadonlySet<string> = new Set<DecisionReason>(["internal_error", "timeout", "overloaded", "no_policies_loaded"]);
+const WARD_ERROR_REASONS: ReadonlySet<string> = new Set<DecisionReason>(["internal_error", "timeout", "overloaded", "no_policies_loaded", "audit_unavailable"]);
 
 /**
  * True for denials that are Ward's own failures rather than a verdict about the
@@ -110,7 +111,8 @@ export interface EvaluateOptions {
 
 /**
  * A decision for a request refused before the policies ran. Errors
- * (`internal_error`, `timeout`, `overloaded`, `no_policies_loaded`) always deny,
+ * (`internal_error`, `timeout`, `overloaded`, `no_policies_loaded`,
+ * `audit_unavailable`) always deny,
  * even in audit mode: Ward fails closed. Input problems (`malformed_path`,
  * `malformed_request`, `request_too_large`) follow the audit switch like a
  * policy denial would, so an audit-mode rollout shows them without blocking.

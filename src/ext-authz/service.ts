@@ -5,8 +5,9 @@
  * check-response.ts as they are: no generic protobuf work on the hot path.
  *
  * Fail closed, always: an unreadable message, a missing `attributes`, an
- * exception, a decision over its time budget, an expired Envoy deadline or an
- * overloaded event loop all end in a `PERMISSION_DENIED` answer with a reason;
+ * exception, a decision over its time budget, an expired Envoy deadline, an
+ * overloaded event loop or (under `--audit-backlog-full deny`) an audit log
+ * that cannot take more records all end in a `PERMISSION_DENIED` answer with a reason;
  * the handler never throws to grpc-js (which would answer with another code,
  * and Envoy's `failure_mode_allow` lets other codes through).
  *
@@ -15,7 +16,7 @@
  * `setImmediate` batch, so the hook can neither delay nor change an answer.
  */
 import type { ServiceDefinition, ServerUnaryCall, sendUnaryData, UntypedServiceImplementation } from "@grpc/grpc-js";
-import { decide, NO_REVISION, type DecisionDeps, type DecisionOutcome } from "../decide.js";
+import { AUDIT_UNAVAILABLE_DETAIL, decide, NO_REVISION, type AuditGate, type DecisionDeps, type DecisionOutcome } from "../decide.js";
 import { denyBeforeEvaluation, isWardError, type Decision, type DecisionReason } from "../engine/decision.js";
 import { unauthenticated } from "../engine/input.js";
 import type { Program } from "../engine/program.js";
@@ -65,6 +66,8 @@ export interface CheckServiceOptions {
   /** Budget from decoded request to answer; a decision that overran it is denied `timeout`. */
   readonly decisionTimeoutMs: number;
   readonly overload?: OverloadSignal;
+  /** Given under `--audit-backlog-full deny`: no request is let through while its record could not be kept. */
+  readonly auditGate?: AuditGate;
   /** Called after each answer is sent, never on the hot path; exceptions are caught and reported to `onHookError`. */
   readonly onDecision?: (event: DecisionEvent) => void;
   readonly onHookError?: (err: unknown) => void;
@@ -202,6 +205,8 @@ export function createCheckService(options: CheckServiceOptions): CheckService {
           outcome = refuse("overloaded", revision, "the event loop is behind by more than the decision budget");
         } else if (deadline instanceof Date ? deadline.getTime() <= time : typeof deadline === "number" && deadline <= time) {
           outcome = refuse("timeout", revision, "the caller's gRPC deadline had passed before the decision started");
+        } else if (options.auditGate?.accepting() === false) {
+          outcome = refuse("audit_unavailable", revision, AUDIT_UNAVAILABLE_DETAIL);
         } else {
           outcome = decide(program, raw, options.deps, { now: time, auditAll: options.auditAll });
           const elapsed = monotonic() - started;

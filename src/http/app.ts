@@ -9,7 +9,9 @@ import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from "fastify";
 import type { Diagnostic } from "../diagnostics.js";
-import { decide, type DecisionDeps, type DecisionOutcome } from "../decide.js";
+import { AUDIT_UNAVAILABLE_DETAIL, decide, NO_REVISION, type AuditGate, type DecisionDeps, type DecisionOutcome } from "../decide.js";
+import { denyBeforeEvaluation } from "../engine/decision.js";
+import { unauthenticated } from "../engine/input.js";
 import { fromInputDocument } from "../input/documents.js";
 import type { RawRequest } from "../input/raw.js";
 import type { WardMetrics } from "../metrics.js";
@@ -46,6 +48,8 @@ export interface HttpAppDeps {
    * request id is reused and other requests get a random UUID.
    */
   readonly decisionId?: (requestId: string | undefined) => string;
+  /** Given under `--audit-backlog-full deny`: `/v1/check` denies `audit_unavailable` while it is not accepting, as the gRPC server does. */
+  readonly auditGate?: AuditGate;
   /** Called after each `/v1/check` decision (main.ts writes the audit record here). Must not throw. */
   readonly onDecision?: (outcome: DecisionOutcome, meta: HttpDecisionMeta) => void;
 }
@@ -135,7 +139,15 @@ export function wardHttpPlugin(deps: HttpAppDeps): FastifyPluginAsync {
         return sendError(reply, 400, "invalid_input", "request body is not a valid input document", raw.diagnostics);
       }
       const time = now();
-      const outcome = decide(deps.store.current()?.program, raw.value, deps.decision, { now: time, auditAll: deps.auditAll === true, explain });
+      const program = deps.store.current()?.program;
+      const outcome: DecisionOutcome =
+        deps.auditGate?.accepting() === false
+          ? {
+              decision: denyBeforeEvaluation("audit_unavailable", program?.revision ?? NO_REVISION, AUDIT_UNAVAILABLE_DETAIL),
+              identity: unauthenticated("not_resolved"),
+              error: AUDIT_UNAVAILABLE_DETAIL,
+            }
+          : decide(program, raw.value, deps.decision, { now: time, auditAll: deps.auditAll === true, explain });
       const seconds = (performance.now() - started) / 1000;
       deps.metrics.recordDecision("http", outcome.decision, seconds);
       const id = decisionId(raw.value.requestId);

@@ -283,6 +283,55 @@ describe("the audit sink", () => {
     expect(after.pendingBytes).toBe(0);
   });
 
+  it("with backlogFull deny, says when it stops accepting and never drops the record of an allowed decision", async () => {
+    const file = join(tempDir(), "audit.log");
+    const bound = 64 * 1024;
+    const created = createAuditSink({ destination: { file }, minLength: 4096, maxPendingBytes: bound, backlogFull: "deny" });
+    if (!created.ok) throw new Error("sink");
+    const sink = created.value;
+    expect(sink.accepting()).toBe(true);
+    const padded = (id: string, allowed: boolean) => ({ ...decision(id, allowed ? "allow" : "deny", allowed), detail: "x".repeat(700) });
+    // As the server does: a call is decided (here: allowed) only while the sink accepts, otherwise denied.
+    // One synchronous burst, so no write completes before it ends: the file is a destination that stopped.
+    let refusedAt = -1;
+    for (let n = 0; n < 1000; n++) {
+      const accepting = sink.accepting();
+      if (!accepting && refusedAt < 0) refusedAt = n;
+      sink.write(padded(`call-${n}`, accepting));
+      expect(sink.stats().pendingBytes).toBeLessThanOrEqual(bound);
+    }
+    expect(refusedAt).toBeGreaterThan(0);
+    // Calls decided before the backlog filled, recorded after it did: kept past the bound.
+    for (let n = 0; n < 20; n++) sink.write(padded(`late-${n}`, true));
+    const during = sink.stats();
+    expect(during.dropped).toBeGreaterThan(800);
+    expect(during.pendingBytes).toBeGreaterThan(bound);
+    expect(sink.accepting()).toBe(false);
+    await sink.flush();
+    expect(sink.accepting()).toBe(true);
+    await sink.close();
+    expect(sink.accepting()).toBe(false);
+    const allowedIds = lines(file).filter((r) => r.type === "decision" && r.allowed).map((r) => r.decision_id);
+    const expected = [...Array.from({ length: refusedAt }, (_, n) => `call-${n}`), ...Array.from({ length: 20 }, (_, n) => `late-${n}`)];
+    expect(allowedIds).toEqual(expected);
+    // Only records of denied calls were dropped.
+    expect(sink.stats().written + sink.stats().dropped).toBe(1020);
+    expect(lines(file)).toHaveLength(sink.stats().written);
+  });
+
+  it("with backlogFull drop (the default), drops allowed decisions' records like any others", async () => {
+    const file = join(tempDir(), "audit.log");
+    const created = createAuditSink({ destination: { file }, minLength: 4096, maxPendingBytes: 64 * 1024 });
+    if (!created.ok) throw new Error("sink");
+    const sink = created.value;
+    for (let n = 0; n < 1000; n++) sink.write({ ...decision(`call-${n}`, "allow", true), detail: "x".repeat(700) });
+    expect(sink.accepting()).toBe(false);
+    expect(sink.stats().pendingBytes).toBeLessThanOrEqual(64 * 1024);
+    expect(sink.stats().dropped).toBeGreaterThan(800);
+    await sink.close();
+    expect(lines(file)).toHaveLength(sink.stats().written);
+  });
+
   it("reopens the file by name after rotation", async () => {
     const dir = tempDir();
     const file = join(dir, "audit.log");

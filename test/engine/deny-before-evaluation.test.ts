@@ -3,7 +3,7 @@ import { denyBeforeEvaluation, isWardError, type DecisionReason } from "../../sr
 
 // Ward's own failures deny even in audit mode (fail closed); input refusals follow the audit switch.
 describe("denyBeforeEvaluation", () => {
-  const errors: DecisionReason[] = ["internal_error", "timeout", "overloaded", "no_policies_loaded"];
+  const errors: DecisionReason[] = ["internal_error", "timeout", "overloaded", "no_policies_loaded", "audit_unavailable"];
   const inputRefusals: DecisionReason[] = ["malformed_path", "malformed_request", "request_too_large"];
 
   it.each(errors)("denies `%s` even under the global audit switch", (reason) => {

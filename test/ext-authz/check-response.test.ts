@@ -103,7 +103,7 @@ describe("CheckResponse encoder", () => {
   });
 
   it("denies errors with PERMISSION_DENIED and 403 (never another gRPC code), whatever the identity", () => {
-    for (const reason of ["internal_error", "timeout", "overloaded", "no_policies_loaded"] as const) {
+    for (const reason of ["internal_error", "timeout", "overloaded", "no_policies_loaded", "audit_unavailable"] as const) {
       const r = encode({ decision: decision({ allowed: false, outcome: "deny", reason, detail: "boom at x.ts:1" }), identity: anonymous, error: "boom" });
       expect(r.status?.code).toBe(7);
       expect(r.denied_response!.status?.code).toBe("Forbidden");
@@ -157,7 +157,7 @@ describe("CheckResponse encoder", () => {
   });
 
   it("encodes every field correctly for generated decisions, reusing cached shapes (property)", () => {
-    const reasons: DecisionReason[] = ["allowed", "denied_by_rule", "no_matching_allow", "no_applicable_policy", "malformed_path", "malformed_request", "request_too_large", "unauthenticated", "no_policies_loaded", "overloaded", "timeout", "internal_error"];
+    const reasons: DecisionReason[] = ["allowed", "denied_by_rule", "no_matching_allow", "no_applicable_policy", "malformed_path", "malformed_request", "request_too_large", "unauthenticated", "no_policies_loaded", "overloaded", "timeout", "internal_error", "audit_unavailable"];
     const name = fc.oneof(fc.string({ maxLength: 20 }), fc.string({ unit: "grapheme", maxLength: 8 }), fc.constant("x".repeat(200)));
     const arbitrary = fc.record({
       allowed: fc.boolean(),

@@ -26,7 +26,7 @@ describe("ward serve configuration", () => {
       callerHeader: "x-ward-caller",
       wouldDenyHeader: "x-ward-would-deny",
       exposeDenyReason: false,
-      audit: { destination: { kind: "stdout" }, input: "full", redact: [], sampleAllowed: 1, bufferBytes: 262144, maxPendingBytes: 64 * 1024 * 1024 },
+      audit: { destination: { kind: "stdout" }, input: "full", redact: [], sampleAllowed: 1, bufferBytes: 262144, maxPendingBytes: 64 * 1024 * 1024, backlogFull: "drop" },
       http: { host: "127.0.0.1", port: 8181 },
       logLevel: "info",
     });
@@ -53,7 +53,7 @@ describe("ward serve configuration", () => {
       "--max-message-bytes", "65536", "--max-headers", "50", "--max-header-bytes", "8192", "--max-body-bytes", "0",
       "--decision-timeout-ms", "250", "--max-in-flight", "64", "--shutdown-grace-ms", "0",
       "--audit-log", "/var/log/ward.log", "--audit-input", "none", "--audit-redact", "X-Api-Key", "--audit-sample-allowed", "0.25", "--audit-buffer-bytes", "65536",
-      "--audit-max-pending-bytes", "8388608",
+      "--audit-max-pending-bytes", "8388608", "--audit-backlog-full", "deny",
       "--shadow", "candidate", "--http", "off", "--log-level", "debug",
     ]);
     expect(c).toMatchObject({
@@ -80,7 +80,7 @@ describe("ward serve configuration", () => {
       decisionTimeoutMs: 250,
       maxInFlight: 64,
       shutdownGraceMs: 0,
-      audit: { destination: { kind: "file", path: "/var/log/ward.log" }, input: "none", redact: ["x-api-key"], sampleAllowed: 0.25, bufferBytes: 65536, maxPendingBytes: 8388608 },
+      audit: { destination: { kind: "file", path: "/var/log/ward.log" }, input: "none", redact: ["x-api-key"], sampleAllowed: 0.25, bufferBytes: 65536, maxPendingBytes: 8388608, backlogFull: "deny" },
       shadow: ["candidate"],
       logLevel: "debug",
     });
@@ -143,6 +143,9 @@ describe("ward serve configuration", () => {
     expect(errors(["--policies", "p"], { WARD_AUDIT_BUFFER_BYTES: "2097152" })[0]).toContain("`WARD_AUDIT_BUFFER_BYTES`");
     // Below two full buffers, a destination could never have one buffer waiting while the next is handed over.
     expect(errors(["--policies", "p", "--audit-max-pending-bytes", "65536"])).toEqual(["`--audit-max-pending-bytes` must be between 2097152 and 68719476736, not 65536"]);
+    expect(errors(["--policies", "p", "--audit-backlog-full", "block"])).toEqual(["`--audit-backlog-full` must be one of drop, deny, not `block`"]);
+    // Denying for want of a record only means something when records are written.
+    expect(errors(["--policies", "p", "--audit-log", "off"], { WARD_AUDIT_BACKLOG_FULL: "deny" })).toEqual(["`WARD_AUDIT_BACKLOG_FULL` deny needs audit records, but `--audit-log` is off"]);
     expect(errors(["--policies", "p", "--xfcc-proxy-may-call-as-itself"])).toEqual(["`--xfcc-proxy-may-call-as-itself` only means something when `xfcc` is one of the identity sources"]);
     expect(errors(["--policies", "p", "--identity-sources", "xfcc", "--xfcc-trusted-by", "spiffe://a/b"], { WARD_XFCC_PROXY_MAY_CALL_AS_ITSELF: "maybe" })[0]).toContain("takes true or false");
     expect(errors(["--policies", "p"], { WARD_MAX_BODY_BYTES: "lots" })).toEqual(["`WARD_MAX_BODY_BYTES` must be a whole number, not `lots`"]);

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { answerHeaders, authorizationClient, envoyCheckRequest } from "./envoy.js";
+import { answerHeaders, answerMetadata, authorizationClient, envoyCheckRequest, type DecodedCheckResponse } from "./envoy.js";
 import { CHECKOUT, FRONTEND, TEST_POLICIES } from "./ward.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -236,6 +236,73 @@ describe("ward serve (a real process)", () => {
     const records = ward.stdout().trim().split("\n").slice(1).map((l) => JSON.parse(l) as { decision_id: string });
     expect(records).toHaveLength(written);
     expect(new Set(records.map((r) => r.decision_id)).size).toBe(written);
+    expect(ward.stderr()).not.toContain("audit log write failed");
+  }, 60_000);
+
+  it("with --audit-backlog-full deny, denies calls audit_unavailable while the log reader has stopped, lets none through unrecorded, and decides again once it reads", async () => {
+    const bound = 2 * 1024 * 1024;
+    const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--audit-buffer-bytes", "1", "--audit-max-pending-bytes", String(bound), "--audit-backlog-full", "deny"]);
+    const ready = await ward.ready;
+    ward.child.stdout!.pause();
+    const client = authorizationClient(ready.grpc[0]!);
+    const charge = (id: string) => envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: CHECKOUT, destinationPrincipal: PAYMENTS_API, requestId: id, headers: { "x-trace-context": "t".repeat(8000) } });
+    // Records of about 10 KB against a 64 KiB pipe and a 2 MiB bound: the backlog fills within a few hundred calls.
+    const allowedIds: string[] = [];
+    let unavailable: DecodedCheckResponse | undefined;
+    let deniedUnavailable = 0;
+    for (let batch = 0; batch < 1000 && unavailable === undefined; batch += 50) {
+      const ids = Array.from({ length: 50 }, (_, k) => `full-${batch + k}`);
+      const answers = await Promise.all(ids.map((id) => client.check(charge(id))));
+      answers.forEach((answer, k) => {
+        if ((answer.status?.code ?? 0) === 0) allowedIds.push(ids[k]!);
+        else if (answerMetadata(answer)["reason"] === "audit_unavailable") {
+          unavailable ??= answer;
+          deniedUnavailable++;
+        }
+      });
+    }
+    expect(unavailable).toBeDefined();
+    expect(allowedIds.length).toBeGreaterThan(100);
+    // A fail-closed deny: PERMISSION_DENIED, 403, the generic "unavailable" body; the reason in the metadata for Envoy's access log.
+    expect(unavailable!.status?.code).toBe(7);
+    expect(unavailable!.denied_response?.status?.code).toBe("Forbidden");
+    expect(unavailable!.denied_response?.body).toContain("authorization unavailable");
+    expect(answerMetadata(unavailable!)).toMatchObject({ allowed: false, reason: "audit_unavailable" });
+    // /v1/check answers alike while the backlog is full.
+    const http = (await (await fetch(`http://${ready.http}/v1/check`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ caller: { spiffe_id: CHECKOUT }, request: { method: "POST", path: "/api/v1/charge", headers: { host: "payments.internal" } } }) })).json()) as { allowed: boolean; reason: string };
+    expect(http).toMatchObject({ allowed: false, reason: "audit_unavailable" });
+    await until(() => ward.stderr().includes("audit log backlog full"), 5_000);
+    expect(ward.stderr()).toContain("audit log backlog full");
+
+    // The reader comes back: the backlog drains and calls are decided (and allowed) again.
+    ward.child.stdout!.resume();
+    let after: DecodedCheckResponse | undefined;
+    for (let k = 0; k < 200 && (after === undefined || (after.status?.code ?? 0) !== 0); k++) {
+      await new Promise((r) => setTimeout(r, 25));
+      after = await client.check(charge(`after-${k}`));
+      if ((after.status?.code ?? 0) === 0) allowedIds.push(`after-${k}`);
+      else if (answerMetadata(after)["reason"] === "audit_unavailable") deniedUnavailable++;
+    }
+    expect(after).toBeDefined();
+    expect(after!.status?.code ?? 0).toBe(0);
+    await until(() => ward.stderr().includes("audit log takes records again"), 5_000);
+    const metrics = await (await fetch(`http://${ready.http}/metrics`)).text();
+    const counted = metrics
+      .split("\n")
+      .filter((l) => l.startsWith("ward_decisions_total{") && l.includes('reason="audit_unavailable"'))
+      .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+    // Every such deny counted, the /v1/check one included.
+    expect(counted).toBe(deniedUnavailable + 1);
+    client.close();
+
+    ward.child.kill("SIGTERM");
+    expect(await ward.exit).toBe(0);
+    await ward.closed;
+    // Every call that was let through has its record; only records of denied calls may be missing.
+    const records = ward.stdout().trim().split("\n").slice(1).map((l) => JSON.parse(l) as { decision_id: string; allowed: boolean });
+    const recordedAllowed = new Set(records.filter((r) => r.allowed).map((r) => r.decision_id));
+    for (const id of allowedIds) expect(recordedAllowed.has(id), id).toBe(true);
+    expect(recordedAllowed.size).toBe(allowedIds.length);
     expect(ward.stderr()).not.toContain("audit log write failed");
   }, 60_000);
 
