@@ -37,11 +37,11 @@
  *
  * With `backlogFull: "deny"` (`--audit-backlog-full deny`) the sink never
  * drops a buffer that holds the record of a request that was let through: it
- * hands it over past the bound instead. It cannot stop a decision itself, so
- * it says whether it is `accepting()` more, and the server denies calls
- * (`audit_unavailable`) while it is not; only records of calls decided before
- * the backlog filled can pass the bound, so it is passed by a few buffers at
- * most. Records of those denies are dropped and counted like any others.
+ * hands it over past the bound instead. It cannot refuse a call itself, so
+ * `accepting()` tells the server, which denies calls (`audit_unavailable`)
+ * while it is false. Only the records of calls already decided when the
+ * backlog filled can then pass the bound. Records of the denied calls are
+ * dropped and counted like any others.
  *
  * Records reach the destination when the buffer passes `minLength`, every
  * `flushIntervalMs`, on `flush()`/`close()`/`reopen()`, and synchronously if
