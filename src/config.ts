@@ -72,10 +72,15 @@ export interface ServeConfig {
     readonly backlogFull: AuditBacklogFull;
   };
   readonly shadow: readonly string[];
+  /** Which reloads are parsed and checked on the checker thread (`--policy-check-thread`). */
+  readonly policyCheckThread: PolicyCheckThread;
   /** `host:port`, or undefined for `--http off`. */
   readonly http?: { readonly host: string; readonly port: number };
   readonly logLevel: LogLevel;
 }
+
+/** `auto`: the checker thread for sets of 64 KiB or more; `always`: for every reload; `never`: reloads are checked on the main thread. */
+export type PolicyCheckThread = "auto" | "always" | "never";
 
 /** The result of parsing: a config, a request for help, or usage errors. */
 export type ServeConfigResult =
@@ -124,6 +129,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { flag: "audit-max-pending-bytes", env: "WARD_AUDIT_MAX_PENDING_BYTES", kind: "string", arg: "N", doc: `record bytes that may wait for a destination that falls behind; past it records are dropped and counted (default ${DEFAULT_AUDIT_MAX_PENDING_BYTES}, from ${MIN_AUDIT_MAX_PENDING_BYTES})` },
   { flag: "audit-backlog-full", env: "WARD_AUDIT_BACKLOG_FULL", kind: "string", arg: "drop|deny", doc: "at --audit-max-pending-bytes, drop records and keep deciding, or deny calls until the log catches up (default drop)" },
   { flag: "shadow", env: "WARD_SHADOW", kind: "list", arg: "DIR", doc: "candidate policies evaluated beside the live ones (repeatable)" },
+  { flag: "policy-check-thread", env: "WARD_POLICY_CHECK_THREAD", kind: "string", arg: "auto|always|never", doc: "where reloaded policies are parsed and checked: a worker thread for sets of 64 KiB or more (auto), for every set (always), or never (default auto)" },
   { flag: "http", env: "WARD_HTTP", kind: "string", arg: "ADDR|off", doc: "HTTP address for health, metrics and /v1/check (default 127.0.0.1:8181)" },
   { flag: "log-level", env: "WARD_LOG_LEVEL", kind: "string", arg: "LEVEL", doc: "operational log level on stderr (default info)" },
 ];
@@ -342,6 +348,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
   }
 
   const shadow = list("shadow");
+  const policyCheckThread = oneOf("policy-check-thread", ["auto", "always", "never"] as const, "auto");
 
   // HTTP.
   const httpText = raw("http") ?? "127.0.0.1:8181";
@@ -377,6 +384,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     shutdownGraceMs,
     audit: { destination, input: auditInput, redact, sampleAllowed, bufferBytes, maxPendingBytes, backlogFull },
     shadow,
+    policyCheckThread,
     ...(http ? { http } : {}),
     logLevel,
   };

@@ -209,6 +209,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   // does not stop decisions for long (src/policy-compiler.ts). Before, nothing waits: loading in one
   // piece is quicker and spares starting the thread.
   const compiler = createPolicyCompiler({
+    ...(config.policyCheckThread === "auto" ? {} : { threadMinBytes: config.policyCheckThread === "always" ? 0 : Number.POSITIVE_INFINITY }),
     onWorkerUnavailable: (err) => log.warn({ err }, "policy set checked on the main thread: the checker thread cannot start"),
   });
   let listening = false;

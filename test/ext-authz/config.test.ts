@@ -28,6 +28,7 @@ describe("ward serve configuration", () => {
       exposeDenyReason: false,
       audit: { destination: { kind: "stdout" }, input: "full", redact: [], sampleAllowed: 1, bufferBytes: 262144, maxPendingBytes: 64 * 1024 * 1024, backlogFull: "drop" },
       http: { host: "127.0.0.1", port: 8181 },
+      policyCheckThread: "auto",
       logLevel: "info",
     });
     expect(c.tls).toBeUndefined();
@@ -54,7 +55,7 @@ describe("ward serve configuration", () => {
       "--decision-timeout-ms", "250", "--max-in-flight", "64", "--shutdown-grace-ms", "0",
       "--audit-log", "/var/log/ward.log", "--audit-input", "none", "--audit-redact", "X-Api-Key", "--audit-sample-allowed", "0.25", "--audit-buffer-bytes", "65536",
       "--audit-max-pending-bytes", "8388608", "--audit-backlog-full", "deny",
-      "--shadow", "candidate", "--http", "off", "--log-level", "debug",
+      "--shadow", "candidate", "--policy-check-thread", "never", "--http", "off", "--log-level", "debug",
     ]);
     expect(c).toMatchObject({
       policies: ["a", "b"],
@@ -82,6 +83,7 @@ describe("ward serve configuration", () => {
       shutdownGraceMs: 0,
       audit: { destination: { kind: "file", path: "/var/log/ward.log" }, input: "none", redact: ["x-api-key"], sampleAllowed: 0.25, bufferBytes: 65536, maxPendingBytes: 8388608, backlogFull: "deny" },
       shadow: ["candidate"],
+      policyCheckThread: "never",
       logLevel: "debug",
     });
     expect(c.http).toBeUndefined();
@@ -143,6 +145,7 @@ describe("ward serve configuration", () => {
     expect(errors(["--policies", "p"], { WARD_AUDIT_BUFFER_BYTES: "2097152" })[0]).toContain("`WARD_AUDIT_BUFFER_BYTES`");
     // Below two full buffers, a destination could never have one buffer waiting while the next is handed over.
     expect(errors(["--policies", "p", "--audit-max-pending-bytes", "65536"])).toEqual(["`--audit-max-pending-bytes` must be between 2097152 and 68719476736, not 65536"]);
+    expect(errors(["--policies", "p"], { WARD_POLICY_CHECK_THREAD: "sometimes" })).toEqual(["`WARD_POLICY_CHECK_THREAD` must be one of auto, always, never, not `sometimes`"]);
     expect(errors(["--policies", "p", "--audit-backlog-full", "block"])).toEqual(["`--audit-backlog-full` must be one of drop, deny, not `block`"]);
     // Denying for want of a record only means something when records are written.
     expect(errors(["--policies", "p", "--audit-log", "off"], { WARD_AUDIT_BACKLOG_FULL: "deny" })).toEqual(["`WARD_AUDIT_BACKLOG_FULL` deny needs audit records, but `--audit-log` is off"]);

@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { answerHeaders, answerMetadata, authorizationClient, envoyCheckRequest, type DecodedCheckResponse } from "./envoy.js";
+import { generatedPolicyText } from "../generated-policies.js";
 import { CHECKOUT, FRONTEND, TEST_POLICIES } from "./ward.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -395,6 +396,47 @@ describe("ward serve (a real process)", () => {
     // The checker thread started for every reload (src/policy-compiler.ts).
     expect(ward.stderr()).not.toContain("checked on the main thread");
   }, 90_000);
+
+  it("--policy-check-thread always checks even a small reloaded set on the checker thread; never checks a large one on the main thread", async () => {
+    const checksAfterReloads = async (threadFlag: string, first: string, next: (k: number) => string, settled: (c: { checker: number; main: number; swapped: number }) => boolean) => {
+      dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
+      const policy = join(dir, "set.ward");
+      writeFileSync(policy, first);
+      const ward = serve(["--policies", dir, "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--audit-log", "off", "--policy-check-thread", threadFlag]);
+      const ready = await ward.ready;
+      const metrics = async () => {
+        const text = await (await fetch(`http://${ready.http}/metrics`)).text();
+        const value = (name: string) => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1] ?? Number.NaN);
+        return {
+          checker: value('ward_policy_checks_total{thread="checker"}'),
+          main: value('ward_policy_checks_total{thread="main"}'),
+          // The startup load counts as one.
+          swapped: value('ward_policy_reloads_total{result="success"}'),
+        };
+      };
+      // Two new revisions, each swapped in before the next. The file watcher may reload too, and a
+      // reload may be between its check and its swap: wait until the counts have settled.
+      for (let k = 1; k <= 2; k++) {
+        writeFileSync(policy, next(k));
+        ward.child.kill("SIGHUP");
+        const before = Date.now();
+        while ((await metrics()).swapped < k + 1 && Date.now() - before < 20_000) await new Promise((r) => setTimeout(r, 20));
+      }
+      let counted = await metrics();
+      for (const before = Date.now(); !settled(counted) && Date.now() - before < 10_000; counted = await metrics()) await new Promise((r) => setTimeout(r, 50));
+      ward.child.kill("SIGTERM");
+      expect(await ward.exit).toBe(0);
+      return counted;
+    };
+    // 27 KiB and under: checked on the main thread by default (`auto`).
+    const small = await checksAfterReloads("always", TEST_POLICIES, (k) => `${TEST_POLICIES}\n// edit ${k}\n`, (c) => c.checker === c.swapped - 1);
+    expect(small.swapped).toBeGreaterThanOrEqual(3);
+    expect(small).toEqual({ main: 1, checker: small.swapped - 1, swapped: small.swapped });
+    // About 130 KiB: checked on the checker thread by default.
+    const large = await checksAfterReloads("never", generatedPolicyText(60), (k) => generatedPolicyText(60, k), (c) => c.main === c.swapped);
+    expect(large.swapped).toBeGreaterThanOrEqual(3);
+    expect(large).toEqual({ checker: 0, main: large.swapped, swapped: large.swapped });
+  }, 60_000);
 
   it("survives SIGHUP and SIGUSR2 sent while it starts, and acts on them once it serves", async () => {
     dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
