@@ -6,9 +6,11 @@
  * A backlog at its bound fills and drains a buffer at a time, so the gate can
  * close and open many times a second. The log gets one line when calls start
  * being denied and one when they stop, and after that no new pair for
- * `GATE_REPORT_INTERVAL_MS`. The line that says denying stopped counts the
- * calls denied since the last such line, those of unreported spells included
- * (`ward_decisions_total{reason="audit_unavailable"}` counts them all).
+ * `GATE_REPORT_INTERVAL_MS` (a spell that starts sooner is reported when the
+ * interval is over, if it still lasts). The line that says denying stopped
+ * counts the calls denied since the last such line, those of unreported
+ * spells included (`ward_decisions_total{reason="audit_unavailable"}` counts
+ * them all).
  */
 import type { AuditGate } from "../decide.js";
 import { DROP_REPORT_INTERVAL_MS } from "./sink.js";
@@ -34,8 +36,10 @@ export function createAuditGate(sink: AuditGate, log: AuditGateLog, now: () => n
       const open = sink.accepting();
       if (!open) {
         denied++;
-        if (!closed) {
-          closed = true;
+        closed = true;
+        // A spell that starts too soon after the last report is reported once the interval has passed,
+        // if it lasts that long: a destination that went for good is never left unreported.
+        if (!reported) {
           const at = now();
           if (at - lastReport >= GATE_REPORT_INTERVAL_MS) {
             lastReport = at;

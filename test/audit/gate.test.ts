@@ -57,4 +57,23 @@ describe("the audit gate (--audit-backlog-full deny)", () => {
     expect(t.lines.map((l) => l.level)).toEqual(["error", "warn", "error", "warn"]);
     expect(t.lines[3]!.obj).toEqual({ denied_calls: 49 * 2 + 1 });
   });
+
+  it("reports a spell that began too soon after the last report once the interval is over, if it still lasts", () => {
+    const t = setup();
+    t.set(false);
+    t.gate.accepting();
+    t.set(true);
+    t.gate.accepting();
+    // The destination goes for good, soon after: not reported yet...
+    t.advance(100);
+    t.set(false);
+    t.gate.accepting();
+    expect(t.lines.map((l) => l.level)).toEqual(["error", "warn"]);
+    // ...but as soon as the interval is over.
+    t.advance(GATE_REPORT_INTERVAL_MS);
+    t.gate.accepting();
+    expect(t.lines.map((l) => l.level)).toEqual(["error", "warn", "error"]);
+    t.gate.accepting();
+    expect(t.lines).toHaveLength(3);
+  });
 });
