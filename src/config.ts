@@ -79,8 +79,11 @@ export interface ServeConfig {
   readonly logLevel: LogLevel;
 }
 
+/** The values `--policy-check-thread` takes. */
+const POLICY_CHECK_THREADS = ["auto", "always", "never"] as const;
+
 /** `auto`: the checker thread for sets of 64 KiB or more; `always`: for every reload; `never`: reloads are checked on the main thread. */
-export type PolicyCheckThread = "auto" | "always" | "never";
+export type PolicyCheckThread = (typeof POLICY_CHECK_THREADS)[number];
 
 /** The result of parsing: a config, a request for help, or usage errors. */
 export type ServeConfigResult =
@@ -348,7 +351,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
   }
 
   const shadow = list("shadow");
-  const policyCheckThread = oneOf("policy-check-thread", ["auto", "always", "never"] as const, "auto");
+  const policyCheckThread = oneOf("policy-check-thread", POLICY_CHECK_THREADS, "auto");
 
   // HTTP.
   const httpText = raw("http") ?? "127.0.0.1:8181";

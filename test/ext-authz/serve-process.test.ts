@@ -25,6 +25,9 @@ afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** A sample's value in Prometheus exposition text (`name` with its labels, as written), or NaN when absent. */
+const sample = (text: string, name: string) => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1] ?? Number.NaN);
+
 const until = async (condition: () => boolean, ms = 20_000) => {
   const start = Date.now();
   while (!condition() && Date.now() - start < ms) await new Promise((r) => setTimeout(r, 20));
@@ -217,7 +220,7 @@ describe("ward serve (a real process)", () => {
     }
     client.close();
     const metrics = await (await fetch(`http://${ready.http}/metrics`)).text();
-    const value = (line: string) => Number(metrics.split("\n").find((l) => l.startsWith(`${line} `))?.split(" ")[1]);
+    const value = (name: string) => sample(metrics, name);
     const written = value('ward_audit_records_total{result="written"}');
     const dropped = value('ward_audit_records_total{result="dropped"}');
     expect(written + dropped).toBe(calls);
@@ -343,7 +346,7 @@ describe("ward serve (a real process)", () => {
     const metric = async (name: string) => {
       // Before the fix the event loop stopped at the first log line that did not fit: this request then never got an answer.
       const text = await (await fetch(`http://${ready.http}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-      return Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1] ?? Number.NaN);
+      return sample(text, name);
     };
     for (let k = 0; k < 14; k++) {
       ward.child.kill("SIGHUP");
@@ -357,7 +360,7 @@ describe("ward serve (a real process)", () => {
     // in a counted reload.)
     const checks = async () => {
       const text = await (await fetch(`http://${ready.http}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-      const value = (name: string) => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1] ?? Number.NaN);
+      const value = (name: string) => sample(text, name);
       return {
         checker: value('ward_policy_checks_total{thread="checker"}'),
         main: value('ward_policy_checks_total{thread="main"}'),
@@ -406,7 +409,7 @@ describe("ward serve (a real process)", () => {
       const ready = await ward.ready;
       const metrics = async () => {
         const text = await (await fetch(`http://${ready.http}/metrics`)).text();
-        const value = (name: string) => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1] ?? Number.NaN);
+        const value = (name: string) => sample(text, name);
         return {
           checker: value('ward_policy_checks_total{thread="checker"}'),
           main: value('ward_policy_checks_total{thread="main"}'),
@@ -428,11 +431,11 @@ describe("ward serve (a real process)", () => {
       expect(await ward.exit).toBe(0);
       return counted;
     };
-    // 27 KiB and under: checked on the main thread by default (`auto`).
+    // A small set (under 64 KiB): checked on the main thread by default (`auto`).
     const small = await checksAfterReloads("always", TEST_POLICIES, (k) => `${TEST_POLICIES}\n// edit ${k}\n`, (c) => c.checker === c.swapped - 1);
     expect(small.swapped).toBeGreaterThanOrEqual(3);
     expect(small).toEqual({ main: 1, checker: small.swapped - 1, swapped: small.swapped });
-    // About 130 KiB: checked on the checker thread by default.
+    // About 130 KiB: checked on the checker thread by default (`auto`).
     const large = await checksAfterReloads("never", generatedPolicyText(60), (k) => generatedPolicyText(60, k), (c) => c.main === c.swapped);
     expect(large.swapped).toBeGreaterThanOrEqual(3);
     expect(large).toEqual({ checker: 0, main: large.swapped, swapped: large.swapped });
