@@ -12,8 +12,15 @@
  * and Envoy's `failure_mode_allow` lets other codes through).
  *
  * After the answer is handed to grpc-js, the decision is reported to the
- * `onDecision` hook (audit record, metrics, shadow evaluation) from a
- * `setImmediate` batch, so the hook can neither delay nor change an answer.
+ * `onDecision` hook (audit record, metrics, shadow evaluation) in one batch
+ * per turn of the tick queue (`process.nextTick`), so the hook cannot change
+ * an answer. It runs after every call that arrived in the same read from the
+ * socket has been answered, and before Node writes those answers out (which
+ * happens when the read's JavaScript is done): encoding the batch's records
+ * (a few µs each) adds to its latency. Deferring the hook to the next turn of
+ * the event loop (`setImmediate`) instead sent the answers first, but the
+ * extra turn cost more CPU per call than it saved in latency, at 1 call in
+ * flight as at 16 (bench/grpc.ts; see the note in docs/serve.md).
  */
 import type { ServiceDefinition, ServerUnaryCall, sendUnaryData, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { AUDIT_UNAVAILABLE_DETAIL, decide, NO_REVISION, type AuditGate, type DecisionDeps, type DecisionOutcome } from "../decide.js";
@@ -26,7 +33,7 @@ import { answerHttpStatus, createCheckResponseEncoder, type AnswerOptions } from
 import { createDecisionIdSource, type DecisionIdSource } from "./decision-id.js";
 import { CHECK_METHOD_PATH } from "./protos.js";
 
-/** One decision, as reported to the hook after the answer went out. */
+/** One decision, as reported to the hook after its answer was handed to grpc-js. */
 export interface DecisionEvent {
   /** The id in the answer's `x-ward-decision-id` header and metadata. */
   readonly decisionId: string;
@@ -167,7 +174,7 @@ export function createCheckService(options: CheckServiceOptions): CheckService {
     pending.push(event);
     if (!flushScheduled) {
       flushScheduled = true;
-      setImmediate(deliver);
+      process.nextTick(deliver);
     }
   }
 

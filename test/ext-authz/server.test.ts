@@ -39,7 +39,7 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((w) => w.stop(500)));
 });
 
-/** Waits for the decision hook (it runs after the answer, from setImmediate). */
+/** Waits for the decision hook (it runs once the answers of a read are handed to grpc-js). */
 async function settle(): Promise<void> {
   await new Promise((r) => setImmediate(r));
   await new Promise((r) => setImmediate(r));
