@@ -180,9 +180,9 @@ function toRawRequest(acc: RequestAcc): RawRequest {
   let xfcc: string | undefined;
   for (const [name, value] of headers) {
     // Names are lower-case from Envoy; compare case-insensitively anyway, only when the length matches.
-    if (name.length === X_REQUEST_ID.length && name.toLowerCase() === X_REQUEST_ID) {
+    if (name.length === X_REQUEST_ID.length && equalsIgnoringCase(name, X_REQUEST_ID)) {
       requestId = requestId === undefined ? value : `${requestId},${value}`;
-    } else if (name.length === XFCC.length && name.toLowerCase() === XFCC) {
+    } else if (name.length === XFCC.length && equalsIgnoringCase(name, XFCC)) {
       xfcc = xfcc === undefined ? value : `${xfcc},${value}`;
     }
   }
@@ -217,6 +217,18 @@ function toRawRequest(acc: RequestAcc): RawRequest {
   return raw;
 }
 
+/** `name.toLowerCase() === lowerCase`, for a `lowerCase` of letters, digits and `-`, without making a string. */
+function equalsIgnoringCase(name: string, lowerCase: string): boolean {
+  if (name.length !== lowerCase.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const l = lowerCase.charCodeAt(i);
+    // Beyond ASCII only the Kelvin sign (U+212A) lower-cases to one ASCII letter (`k`).
+    if (c !== l && !(c >= 65 && c <= 90 && c + 32 === l) && !(c === 0x212a && l === 107)) return false;
+  }
+  return true;
+}
+
 /**
  * Protobuf map semantics for entries read in order: a key seen again replaces
  * the earlier value (in the earlier position), as every protobuf runtime does.
@@ -227,8 +239,11 @@ function mapEntries(entries: [string, string][]): [string, string][] {
   if (entries.length <= 32) {
     outer: for (let i = 1; i < entries.length; i++) {
       const key = entries[i]![0];
+      const length = key.length;
       for (let j = 0; j < i; j++) {
-        if (entries[j]![0] === key) {
+        // Lengths first: an inline read, where a string comparison is a call.
+        const other = entries[j]![0];
+        if (other.length === length && other === key) {
           repeated = true;
           break outer;
         }
@@ -583,7 +598,8 @@ function readText(r: WireReader, end: number, strings: StringMemo | undefined): 
   key = Math.imul(key, 31) + buf[last]!;
   key = Math.imul(key, 31) + buf[start + (length >> 1)]!;
   key = Math.imul(key, 31) + buf[start + (length >> 2)]!;
-  key = (Math.imul(key, 31) + buf[last - (length >> 2)]!) | 0;
+  // Kept within 30 bits, a small integer V8 hashes directly: a wider key would be boxed for every lookup.
+  key = (Math.imul(key, 31) + buf[last - (length >> 2)]!) & 0x3fffffff;
   const known = strings.get(key);
   if (known !== undefined && known.length === length) {
     let same = true;
