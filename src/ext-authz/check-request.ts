@@ -598,8 +598,7 @@ function readText(r: WireReader, end: number, strings: StringMemo | undefined): 
   key = Math.imul(key, 31) + buf[last]!;
   key = Math.imul(key, 31) + buf[start + (length >> 1)]!;
   key = Math.imul(key, 31) + buf[start + (length >> 2)]!;
-  // Kept within 30 bits, a small integer V8 hashes directly: a wider key would be boxed for every lookup.
-  key = (Math.imul(key, 31) + buf[last - (length >> 2)]!) & 0x3fffffff;
+  key = (Math.imul(key, 31) + buf[last - (length >> 2)]!) | 0;
   const known = strings.get(key);
   if (known !== undefined && known.length === length) {
     let same = true;

@@ -19,8 +19,8 @@
  * happens when the read's JavaScript is done): encoding the batch's records
  * (a few µs each) adds to its latency. Deferring the hook to the next turn of
  * the event loop (`setImmediate`) instead sent the answers first, but the
- * extra turn cost more CPU per call than it saved in latency, at 1 call in
- * flight as at 16 (bench/grpc.ts; see the note in docs/serve.md).
+ * extra turn cost more CPU per call than that saved, at 1 call in flight as
+ * at 16 (alternating runs of the built server under h2load; docs/serve.md).
  */
 import type { ServiceDefinition, ServerUnaryCall, sendUnaryData, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { AUDIT_UNAVAILABLE_DETAIL, decide, NO_REVISION, type AuditGate, type DecisionDeps, type DecisionOutcome } from "../decide.js";
