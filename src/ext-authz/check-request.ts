@@ -83,14 +83,13 @@ export interface CheckRequestLimits {
 export interface DecodeMemo {
   readonly certificates: { bytes: Buffer; text: string }[];
   /**
-   * Short ASCII strings (header names and values, method, path, host,
-   * principals, addresses) by their length and a few sampled bytes, one entry
-   * per key, the last seen wins. Most of them recur on every call: handing out the same
-   * string object spares decoding and allocating them, and lets the input
-   * builder's name memo and every object keyed by a header name find an
-   * already-hashed, internalized string instead of a fresh one.
+   * Short strings (header names and values, method, path, host, principals,
+   * addresses) by their bytes. Most of them recur on every call: handing out
+   * the same string object spares decoding and allocating them, and lets the
+   * input builder's name memo and every object keyed by a header name find
+   * an already-hashed string instead of a fresh one.
    */
-  readonly strings?: Map<number, string>;
+  readonly strings?: StringMemo;
 }
 
 /** How many certificates a memo keeps (most recently used first). */
@@ -98,13 +97,103 @@ const MEMO_CERTIFICATES = 8;
 
 /** Creates an empty decode memo. */
 export function createDecodeMemo(): DecodeMemo {
-  return { certificates: [], strings: new Map() };
+  return { certificates: [], strings: new StringMemo() };
 }
 
-/** How many short strings a memo keeps before it starts over (values that never recur, such as request ids, cost what no memo would). */
-const MEMO_STRINGS = 1024;
+/** Slots of a string memo, in pairs (two per hash): strings that never recur, such as request ids, only ever replace others. */
+const MEMO_SLOTS = 2048;
 /** Longer strings are decoded every time. */
 const MEMO_STRING_BYTES = 64;
+
+/**
+ * Short strings by their bytes, in a fixed table: a slot pair per hash of
+ * the length and five sampled bytes (no pass over the whole string), each
+ * slot with a copy of its string's bytes. A hit is confirmed byte against
+ * byte (two typed arrays: about three times as fast as comparing a string's
+ * code units with bytes), so a hash collision only costs a decode. A new
+ * string takes the pair's first slot and moves the one there to the second.
+ * The table's size bounds its memory: about 300 KiB at most.
+ */
+export class StringMemo {
+  private readonly hashes = new Int32Array(MEMO_SLOTS);
+  /** Byte length of each slot's string; 0 for an empty slot. */
+  private readonly lengths = new Uint8Array(MEMO_SLOTS);
+  private readonly arena = new Uint8Array(MEMO_SLOTS * MEMO_STRING_BYTES);
+  private readonly texts: string[] = new Array<string>(MEMO_SLOTS).fill("");
+  /** Per slot: 1 when the string is the name of a header whose value is new on every request (`UNIQUE_PER_REQUEST`). */
+  private readonly uniqueValues = new Uint8Array(MEMO_SLOTS);
+  /** The slot `read` found or filled last; -1 when it decoded without the memo. */
+  private lastSlot = -1;
+
+  /** The text of `buf[start, stop)` (at most `MEMO_STRING_BYTES` bytes, at least 1). */
+  read(buf: Buffer, start: number, stop: number): string {
+    const length = stop - start;
+    const last = stop - 1;
+    let hash = Math.imul(length, 0x9e3779b1) ^ buf[start]!;
+    hash = Math.imul(hash, 31) + buf[last]!;
+    hash = Math.imul(hash, 31) + buf[start + (length >> 1)]!;
+    hash = Math.imul(hash, 31) + buf[start + (length >> 2)]!;
+    hash = (Math.imul(hash, 31) + buf[last - (length >> 2)]!) | 0;
+    const first = hash & (MEMO_SLOTS - 2);
+    const hashes = this.hashes;
+    const lengths = this.lengths;
+    const arena = this.arena;
+    for (let slot = first; slot <= first + 1; slot++) {
+      if (hashes[slot] !== hash || lengths[slot] !== length) continue;
+      const base = slot * MEMO_STRING_BYTES;
+      let i = 0;
+      while (i < length && arena[base + i] === buf[start + i]) i++;
+      if (i === length) {
+        this.lastSlot = slot;
+        return this.texts[slot]!;
+      }
+    }
+    const text = decodeUtf8(buf, start, stop);
+    // The pair's first slot moves to the second; the new string takes the first.
+    const second = first + 1;
+    if (lengths[first] !== 0) {
+      hashes[second] = hashes[first]!;
+      lengths[second] = lengths[first]!;
+      this.texts[second] = this.texts[first]!;
+      this.uniqueValues[second] = this.uniqueValues[first]!;
+      arena.copyWithin(second * MEMO_STRING_BYTES, first * MEMO_STRING_BYTES, first * MEMO_STRING_BYTES + MEMO_STRING_BYTES);
+    }
+    hashes[first] = hash;
+    lengths[first] = length;
+    this.texts[first] = text;
+    this.uniqueValues[first] = UNIQUE_PER_REQUEST.has(text) ? 1 : 0;
+    const base = first * MEMO_STRING_BYTES;
+    for (let i = 0; i < length; i++) arena[base + i] = buf[start + i]!;
+    this.lastSlot = first;
+    return text;
+  }
+
+  /** Whether the string `read` returned last names a header whose values should not be memoized. */
+  lastIsUniqueValueName(text: string): boolean {
+    const slot = this.lastSlot;
+    if (slot >= 0 && this.texts[slot] === text) return this.uniqueValues[slot] === 1;
+    return UNIQUE_PER_REQUEST.has(text);
+  }
+
+  /** Forgets which slot was read last (the next name check looks the name up). */
+  forgetLast(): void {
+    this.lastSlot = -1;
+  }
+
+  /** How many strings the memo holds. */
+  get size(): number {
+    let n = 0;
+    for (let slot = 0; slot < MEMO_SLOTS; slot++) if (this.lengths[slot] !== 0) n++;
+    return n;
+  }
+
+  /** The strings the memo holds. */
+  values(): string[] {
+    const out: string[] = [];
+    for (let slot = 0; slot < MEMO_SLOTS; slot++) if (this.lengths[slot] !== 0) out.push(this.texts[slot]!);
+    return out;
+  }
+}
 
 interface PeerAcc {
   address: string | undefined;
@@ -540,7 +629,8 @@ const UNIQUE_PER_REQUEST: ReadonlySet<string> = new Set([
 
 /** The memo to decode `name`'s value with: none for values that are new on every request (they would only churn it and stay alive in it). */
 function memoForValueOf(name: string, strings: StringMemo | undefined): StringMemo | undefined {
-  return UNIQUE_PER_REQUEST.has(name) ? undefined : strings;
+  if (strings === undefined) return undefined;
+  return strings.lastIsUniqueValueName(name) ? undefined : strings;
 }
 
 function readString(r: WireReader, end: number): string {
@@ -575,15 +665,7 @@ function readMemoizedString(r: WireReader, end: number, entries: { bytes: Buffer
   return text;
 }
 
-type StringMemo = Map<number, string>;
-
-/**
- * `readString`, answered from `strings` when the same short ASCII bytes were
- * decoded before. The memo is keyed by the length and five sampled bytes (no
- * pass over the whole string); a hit is confirmed byte by byte against the
- * remembered text (ASCII, so one byte per code unit), so a key collision only
- * costs a decode, and the slot then holds the newer text.
- */
+/** `readString`, answered from `strings` (see `StringMemo`) for strings of 1 to `MEMO_STRING_BYTES` bytes. */
 function readText(r: WireReader, end: number, strings: StringMemo | undefined): string {
   if (strings === undefined) return readString(r, end);
   const stop = r.ldelimEnd(end);
@@ -591,33 +673,11 @@ function readText(r: WireReader, end: number, strings: StringMemo | undefined): 
   const start = r.pos;
   const length = stop - start;
   r.pos = stop;
-  if (length > MEMO_STRING_BYTES || length === 0) return decodeUtf8(r.buf, start, stop);
-  const buf = r.buf;
-  const last = stop - 1;
-  let key = Math.imul(length, 0x9e3779b1) ^ buf[start]!;
-  key = Math.imul(key, 31) + buf[last]!;
-  key = Math.imul(key, 31) + buf[start + (length >> 1)]!;
-  key = Math.imul(key, 31) + buf[start + (length >> 2)]!;
-  key = (Math.imul(key, 31) + buf[last - (length >> 2)]!) | 0;
-  const known = strings.get(key);
-  if (known !== undefined && known.length === length) {
-    let same = true;
-    for (let i = 0; i < length; i++) {
-      if (known.charCodeAt(i) !== buf[start + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return known;
+  if (length > MEMO_STRING_BYTES || length === 0) {
+    strings.forgetLast();
+    return decodeUtf8(r.buf, start, stop);
   }
-  const text = decodeUtf8(buf, start, stop);
-  // Remembered only when as long as its bytes: then it is ASCII (its code units are its bytes, which is
-  // what a hit compares) or holds U+FFFD for invalid bytes, which never equals a byte, so never hits.
-  if (text.length === length) {
-    if (strings.size >= MEMO_STRINGS) strings.clear();
-    strings.set(key, text);
-  }
-  return text;
+  return strings.read(r.buf, start, stop);
 }
 
 // Buffer's own slice methods, without `toString`'s argument handling (protobufjs uses them the same way).
