@@ -19,6 +19,9 @@ export interface HeaderLimits {
   readonly maxHeaderBytes: number;
 }
 
+/** Longest header value a `NameMemo` keeps as checked. */
+const MAX_REMEMBERED_VALUE = 256;
+
 /** Marks a pseudo-header in a `NameMemo`. */
 const PSEUDO = ":";
 
@@ -29,6 +32,16 @@ const PSEUDO = ":";
  */
 export class NameMemo {
   private readonly map = new Map<string, string>();
+  /**
+   * The entries of the last header lists, by position: raw name, value, and
+   * the name they were collected under (or `:`). An entry equal to the one
+   * at the same position before passed every check then, so it needs none
+   * now; with the decoder handing out the same string objects for the same
+   * bytes, that is a pointer comparison for most of a request's headers.
+   */
+  readonly lastRaw: string[] = [];
+  readonly lastValues: string[] = [];
+  readonly lastNames: string[] = [];
   constructor(private readonly capacity = 1024) {}
   get(raw: string): string | undefined {
     return this.map.get(raw);
@@ -69,7 +82,15 @@ export function collectHeaders(entries: readonly (readonly [string, string])[], 
   }
 
   const headers = createDataMap();
-  for (const [rawName, value] of entries) {
+  for (let k = 0; k < entries.length; k++) {
+    const [rawName, value] = entries[k]!;
+    if (names !== undefined && k < names.lastRaw.length && names.lastRaw[k] === rawName && names.lastValues[k] === value) {
+      const known = names.lastNames[k]!;
+      if (known === PSEUDO) continue;
+      const seen = headers[known];
+      headers[known] = seen === undefined ? value : seen + "," + value;
+      continue;
+    }
     // One native scan per value; the offending character is looked for only when there is one.
     if (CONTROL_CHARACTER.test(value)) {
       const i = value.search(CONTROL_CHARACTER);
@@ -79,30 +100,29 @@ export function collectHeaders(entries: readonly (readonly [string, string])[], 
         detail: `invalid_header_value: the value of ${quote(rawName, 48)} contains the control character ${codeUnitName(value.charCodeAt(i))} at offset ${i}`,
       };
     }
-    const known = names?.get(rawName);
-    if (known !== undefined) {
-      if (known === PSEUDO) continue;
-      const seen = headers[known];
-      headers[known] = seen === undefined ? value : seen + "," + value;
-      continue;
-    }
-    const length = rawName.length;
-    const pseudo = length > 1 && rawName.charCodeAt(0) === 58;
-    let upper = false;
-    for (let i = pseudo ? 1 : 0; i < length; i++) {
-      const c = rawName.charCodeAt(i);
-      if (c >= 128 || TCHAR[c] === 0) {
-        return { ok: false, reason: "malformed_request", detail: `invalid_header_name: ${quote(rawName, 48)} is not a header name (${codeUnitName(c)} at offset ${i})` };
+    let name = names?.get(rawName);
+    if (name === undefined) {
+      const length = rawName.length;
+      const pseudo = length > 1 && rawName.charCodeAt(0) === 58;
+      let upper = false;
+      for (let i = pseudo ? 1 : 0; i < length; i++) {
+        const c = rawName.charCodeAt(i);
+        if (c >= 128 || TCHAR[c] === 0) {
+          return { ok: false, reason: "malformed_request", detail: `invalid_header_name: ${quote(rawName, 48)} is not a header name (${codeUnitName(c)} at offset ${i})` };
+        }
+        if (c >= 65 && c <= 90) upper = true;
       }
-      if (c >= 65 && c <= 90) upper = true;
+      if (length === 0) return { ok: false, reason: "malformed_request", detail: "invalid_header_name: a header has an empty name" };
+      name = pseudo ? PSEUDO : upper ? rawName.toLowerCase() : rawName;
+      names?.remember(rawName, name);
     }
-    if (length === 0) return { ok: false, reason: "malformed_request", detail: "invalid_header_name: a header has an empty name" };
-    if (pseudo) {
-      names?.remember(rawName, PSEUDO);
-      continue;
+    // Long values are checked every time rather than kept alive here.
+    if (names !== undefined && value.length <= MAX_REMEMBERED_VALUE) {
+      names.lastRaw[k] = rawName;
+      names.lastValues[k] = value;
+      names.lastNames[k] = name;
     }
-    const name = upper ? rawName.toLowerCase() : rawName;
-    names?.remember(rawName, name);
+    if (name === PSEUDO) continue;
     const seen = headers[name];
     headers[name] = seen === undefined ? value : seen + "," + value;
   }

@@ -294,6 +294,37 @@ describe("one builder across many requests (memoized names, host, principal)", (
     }
   });
 
+  it("checks a header again when the name or value at its position changed since the last request", () => {
+    const builder = createInputBuilder();
+    const good: [string, string][] = [["X-Role", "user"], ["accept", "application/json"]];
+    expect(builder.build(raw({ headers: good }), caller, NOW).ok).toBe(true);
+    // Same names at the same positions, a control character in a value: refused, not taken as checked.
+    expect(rejection(builder.build(raw({ headers: [good[0]!, ["accept", "application/json\r\nx-role: admin"]] }), caller, NOW))?.rule).toBe("invalid_header_value");
+    // Same value, a name that is no longer a token.
+    expect(rejection(builder.build(raw({ headers: [["X Role", "user"], good[1]!] }), caller, NOW))?.rule).toBe("invalid_header_name");
+    // A pseudo-header at a position that held a header (and back): dropped, then kept.
+    const pseudo = builder.build(raw({ headers: [[":path", "user"], good[1]!] }), caller, NOW);
+    expect(pseudo.ok && pseudo.input.request.headers).toEqual({ accept: "application/json" });
+    const again = builder.build(raw({ headers: good }), caller, NOW);
+    expect(again.ok && again.input.request.headers).toEqual({ "x-role": "user", accept: "application/json" });
+  });
+
+  it("gives a shared builder's answers for any sequence of header lists, as fresh builders do (property)", () => {
+    const name = fc.oneof(fc.constantFrom("x-role", "X-Role", ":path", "accept", "x role", ""), anyText(8));
+    const value = fc.oneof(fc.constantFrom("user", "admin", "a\u0000b", "x\r\ny", "a\tb"), anyText(12));
+    const headers = fc.array(fc.tuple(name, value), { maxLength: 6 });
+    const shared = createInputBuilder();
+    fc.assert(
+      fc.property(fc.array(headers, { minLength: 1, maxLength: 8 }), (lists) => {
+        for (const list of lists) {
+          const request = raw({ headers: list });
+          expect(shared.build(request, caller, NOW)).toEqual(createInputBuilder().build(request, caller, NOW));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("stays correct past the memo capacity", () => {
     const builder = createInputBuilder();
     for (let i = 0; i < 1500; i++) {
