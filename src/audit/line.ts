@@ -15,7 +15,10 @@
  *   parsed certificate (the identity module caches parsed certificates), or
  *   per SPIFFE ID for callers without one;
  * - the `"name":` part of each header and query parameter;
- * - the `redacted_headers` and `redacted_query` lists, while the same as the last ones written.
+ * - the `redacted_headers` and `redacted_query` lists, while the same as the last ones written;
+ * - a header's, query parameter's or context entry's value, as JSON, once it came
+ *   twice in a row under its name (the decoder hands out the same string objects
+ *   for the same bytes, so the check is mostly a pointer comparison).
  * Each cache checks every field it stands for, so a hit is always exactly what
  * writing afresh would give (the tests compare with `JSON.stringify`). Cached
  * parts and the fixed text between values are kept as bytes and copied; the
@@ -82,7 +85,19 @@ interface NameEntry {
   redactions: ReadonlySet<string> | undefined;
   redactionsLowerCase?: boolean;
   redacted: boolean;
+  /** The value written last under this name, and its JSON once it came twice in a row. */
+  lastValue: string | undefined;
+  lastValueJson: Fragment | undefined;
 }
+
+/** The names of the last map of one kind (query, headers, context) and their entries, in order. */
+interface LastNames {
+  keys: readonly string[];
+  entries: NameEntry[];
+}
+
+/** Longest value kept as JSON bytes under its name (so the kept values stay under a few MiB). */
+const MAX_KEPT_VALUE = 256;
 
 /** Verdicts with no determining rule (no match, errors), by reason: keyed on this object. */
 const NO_RULE: object = {};
@@ -107,12 +122,23 @@ export function createAuditLineWriter(): AuditLineWriter {
   // The same few headers are redacted on most requests (`authorization`, `cookie`).
   const lastRedactedHeaders = new LastNameList();
   const lastRedactedQuery = new LastNameList();
+  const lastQuery: LastNames = { keys: [], entries: [] };
+  const lastHeaders: LastNames = { keys: [], entries: [] };
+  const lastContext: LastNames = { keys: [], entries: [] };
 
   function name(key: string): NameEntry {
     let entry = names.get(key);
     if (entry === undefined) {
       const json = JSON.stringify(key);
-      entry = { first: fragment(`{${json}:`), next: fragment(`,${json}:`), lowerCase: key.toLowerCase(), redactions: undefined, redacted: false };
+      entry = {
+        first: fragment(`{${json}:`),
+        next: fragment(`,${json}:`),
+        lowerCase: key.toLowerCase(),
+        redactions: undefined,
+        redacted: false,
+        lastValue: undefined,
+        lastValueJson: undefined,
+      };
       if (names.size < MAX_NAME_FRAGMENTS) names.set(key, entry);
     }
     return entry;
@@ -172,20 +198,48 @@ export function createAuditLineWriter(): AuditLineWriter {
     return entry;
   }
 
-  function stringMap(map: Readonly<Record<string, string>>, redact: ReadonlySet<string> | undefined, lowerCase: boolean, redacted: string[] | undefined): void {
-    let first = true;
-    for (const key of Object.keys(map)) {
-      const entry = name(key);
-      out.fragment(first ? entry.first : entry.next);
-      first = false;
+  /**
+   * A JSON object of `map`'s entries. A map's names and most of its values
+   * recur from one decision to the next (the decoder hands out the same
+   * string objects for the same bytes), so the entries of the last map of the
+   * same kind are tried first, by position, and a value that comes twice in a
+   * row under a name is kept as JSON bytes and copied from then on.
+   */
+  function stringMap(map: Readonly<Record<string, string>>, last: LastNames, redact: ReadonlySet<string> | undefined, lowerCase: boolean, redacted: string[] | undefined): void {
+    const keys = Object.keys(map);
+    const lastKeys = last.keys;
+    const entries = last.entries;
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k]!;
+      let entry: NameEntry;
+      if (k < lastKeys.length && lastKeys[k] === key) entry = entries[k]!;
+      else {
+        entry = name(key);
+        entries[k] = entry;
+      }
+      out.fragment(k === 0 ? entry.first : entry.next);
       if (redact !== undefined && isRedacted(entry, key, redact, lowerCase)) {
         out.fragment(REDACTED_JSON);
         redacted!.push(key);
-      } else {
-        out.string(map[key]!);
+        continue;
       }
+      const value = map[key]!;
+      if (value === entry.lastValue) {
+        if (entry.lastValueJson === undefined && value.length <= MAX_KEPT_VALUE) entry.lastValueJson = fragment(JSON.stringify(value));
+        if (entry.lastValueJson !== undefined) {
+          out.fragment(entry.lastValueJson);
+          continue;
+        }
+      } else {
+        entry.lastValue = value;
+        entry.lastValueJson = undefined;
+      }
+      out.string(value);
     }
-    out.fragment(first ? EMPTY_OBJECT : CLOSE_BRACE);
+    // Setting an array's length costs a runtime call even when it does not change.
+    if (entries.length !== keys.length) entries.length = keys.length;
+    last.keys = keys;
+    out.fragment(keys.length === 0 ? EMPTY_OBJECT : CLOSE_BRACE);
   }
 
   function peer(ip: string | undefined, port: number | undefined, spiffeId: string | undefined): void {
@@ -218,9 +272,9 @@ export function createAuditLineWriter(): AuditLineWriter {
     out.fragment(K_PATH);
     out.string(r.path);
     out.fragment(K_QUERY);
-    stringMap(r.query, meta.redactQuery ?? DEFAULT_REDACTED_QUERY, false, redactedQuery);
+    stringMap(r.query, lastQuery, meta.redactQuery ?? DEFAULT_REDACTED_QUERY, false, redactedQuery);
     out.fragment(K_HEADERS);
-    stringMap(r.headers, meta.redactHeaders, true, redactedHeaders);
+    stringMap(r.headers, lastHeaders, meta.redactHeaders, true, redactedHeaders);
     out.fragment(K_HOST);
     out.string(r.host);
     out.fragment(K_SCHEME);
@@ -230,7 +284,7 @@ export function createAuditLineWriter(): AuditLineWriter {
     out.fragment(K_DESTINATION);
     peer(i.destination.ip, i.destination.port, i.destination.spiffeId);
     out.fragment(K_CONTEXT);
-    stringMap(i.context, undefined, false, undefined);
+    stringMap(i.context, lastContext, undefined, false, undefined);
     out.fragment(K_TIME);
     out.number(i.time);
     if (redactedHeaders.length > 0) {
@@ -334,6 +388,11 @@ class ByteWriter {
     const b = f.bytes;
     const n = b.length;
     this.room(n);
+    if (n > LONG_FRAGMENT) {
+      this.buf.set(b, this.pos);
+      this.pos += n;
+      return;
+    }
     const words = f.words;
     const view = this.view32;
     let p = this.pos;
@@ -438,6 +497,9 @@ class ByteWriter {
     this.view32 = new DataView(bigger.buffer, bigger.byteOffset, bigger.byteLength);
   }
 }
+
+/** Fragments longer than this are copied natively (`set`), shorter ones a word at a time. */
+const LONG_FRAGMENT = 64;
 
 /** Byte runs up to this long are copied in a JavaScript loop: `set` costs more for short ones. */
 const SHORT_BYTES = 32;

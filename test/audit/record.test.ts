@@ -330,6 +330,24 @@ describe("the audit line writer", () => {
     );
   });
 
+  it("writes values kept from earlier lines exactly, and never a kept value for a changed one (property)", () => {
+    const lines = createAuditLineWriter();
+    const name = fc.constantFrom("accept", "x-role", "authorization", "user-agent", "__proto__");
+    const value = fc.oneof(fc.constantFrom("user", "admin", 'a"b', "é", "v".repeat(300)), fc.string({ maxLength: 12 }));
+    const map = fc.dictionary(name, value, { maxKeys: 5 });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(map, map), { minLength: 1, maxLength: 6 }), (steps) => {
+        for (const [headers, query] of steps) {
+          const outcome = outcomeWith(inputWith(headers, query), allowed);
+          // Three times: written, then kept as JSON (seen twice in a row), then copied from what was kept.
+          for (let k = 0; k < 3; k++) if (!written(lines, outcome, meta).equals(expected(outcome, meta))) return false;
+        }
+        return true;
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("escapes strings exactly as JSON.stringify does (quotes, backslashes, control characters, lone surrogates)", () => {
     const lines = createAuditLineWriter();
     const tricky = ['a"b', "a\\b", "a\nb", "\u0000", "\u001f", "\u007f", "\u2028\u2029", "\ud800", "x\udfff", "\ud83d\ude00", "é", "plain"];
