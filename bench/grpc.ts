@@ -30,7 +30,8 @@
  *
  * Environment: BENCH_SECONDS (default 5), BENCH_ROUNDS (default 3),
  * SERVER_CPU (1), CLIENT_CPU (0), BENCH_NODE_FLAGS (extra node flags for
- * every server, e.g. `--max-semi-space-size=64`; default none). Figures depend on the machine and on
+ * every server, e.g. `--max-semi-space-size=64`; default none),
+ * BENCH_WRITE_REQUEST=FILE (only write the framed request to FILE and exit). Figures depend on the machine and on
  * everything else running on it; compare ratios from the same run.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -342,6 +343,12 @@ async function costSplit(message: Buffer): Promise<void> {
 // ---------------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  // `bench/grpc-instructions.sh` drives the same request: it asks for the framed bytes only.
+  const requestOut = process.env["BENCH_WRITE_REQUEST"];
+  if (requestOut !== undefined) {
+    writeFileSync(requestOut, frame(checkMethodDefinition().requestSerialize(ALLOW)));
+    return;
+  }
   if (spawnSync("h2load", ["--version"]).status !== 0) throw new Error("h2load not found: apt-get install -y nghttp2-client");
   const dir = mkdtempSync(join(tmpdir(), "ward-bench-"));
   const body = join(dir, "check-request.bin");
