@@ -225,15 +225,13 @@ export function createAuditLineWriter(): AuditLineWriter {
       }
       const value = map[key]!;
       if (value === entry.lastValue) {
-        if (entry.lastValueJson === undefined && value.length <= MAX_KEPT_VALUE) entry.lastValueJson = fragment(JSON.stringify(value));
-        if (entry.lastValueJson !== undefined) {
-          out.fragment(entry.lastValueJson);
-          continue;
-        }
-      } else {
-        entry.lastValue = value;
-        entry.lastValueJson = undefined;
+        entry.lastValueJson ??= fragment(JSON.stringify(value));
+        out.fragment(entry.lastValueJson);
+        continue;
       }
+      // Only short values are remembered: a name table of long ones (up to the header limit each) would hold megabytes.
+      entry.lastValue = value.length <= MAX_KEPT_VALUE ? value : undefined;
+      entry.lastValueJson = undefined;
       out.string(value);
     }
     // Setting an array's length costs a runtime call even when it does not change.
