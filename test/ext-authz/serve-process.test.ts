@@ -1,6 +1,6 @@
 // `ward serve` as a real process: `node dist/main.js serve` (npm test builds dist/ first).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -401,7 +401,8 @@ describe("ward serve (a real process)", () => {
   }, 90_000);
 
   it("--policy-check-thread always checks even a small reloaded set on the checker thread; never checks a large one on the main thread", async () => {
-    const checksAfterReloads = async (threadFlag: string, first: string, next: (k: number) => string, settled: (c: { checker: number; main: number; swapped: number }) => boolean) => {
+    type Counts = { checker: number; main: number; swapped: number; failed: number };
+    const checksAfterReloads = async (threadFlag: string, first: string, next: (k: number) => string, settled: (c: Counts) => boolean) => {
       dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
       const policy = join(dir, "set.ward");
       writeFileSync(policy, first);
@@ -415,12 +416,16 @@ describe("ward serve (a real process)", () => {
           main: value('ward_policy_checks_total{thread="main"}'),
           // The startup load counts as one.
           swapped: value('ward_policy_reloads_total{result="success"}'),
+          // Every check ends in a swap or a failure (a reload of unchanged content is not checked).
+          failed: value('ward_policy_reloads_total{result="failure"}'),
         };
       };
       // Two new revisions, each swapped in before the next. The file watcher may reload too, and a
       // reload may be between its check and its swap: wait until the counts have settled.
       for (let k = 1; k <= 2; k++) {
-        writeFileSync(policy, next(k));
+        // Written beside and renamed over: the file watcher must never read a half-written set.
+        writeFileSync(`${policy}.tmp`, next(k));
+        renameSync(`${policy}.tmp`, policy);
         ward.child.kill("SIGHUP");
         const before = Date.now();
         while ((await metrics()).swapped < k + 1 && Date.now() - before < 20_000) await new Promise((r) => setTimeout(r, 20));
@@ -432,13 +437,13 @@ describe("ward serve (a real process)", () => {
       return counted;
     };
     // A small set (under 64 KiB): checked on the main thread by default (`auto`).
-    const small = await checksAfterReloads("always", TEST_POLICIES, (k) => `${TEST_POLICIES}\n// edit ${k}\n`, (c) => c.checker === c.swapped - 1);
+    const small = await checksAfterReloads("always", TEST_POLICIES, (k) => `${TEST_POLICIES}\n// edit ${k}\n`, (c) => c.checker === c.swapped + c.failed - 1);
     expect(small.swapped).toBeGreaterThanOrEqual(3);
-    expect(small).toEqual({ main: 1, checker: small.swapped - 1, swapped: small.swapped });
+    expect(small).toEqual({ main: 1, checker: small.swapped + small.failed - 1, swapped: small.swapped, failed: small.failed });
     // About 130 KiB: checked on the checker thread by default (`auto`).
-    const large = await checksAfterReloads("never", generatedPolicyText(60), (k) => generatedPolicyText(60, k), (c) => c.main === c.swapped);
+    const large = await checksAfterReloads("never", generatedPolicyText(60), (k) => generatedPolicyText(60, k), (c) => c.main === c.swapped + c.failed);
     expect(large.swapped).toBeGreaterThanOrEqual(3);
-    expect(large).toEqual({ checker: 0, main: large.swapped, swapped: large.swapped });
+    expect(large).toEqual({ checker: 0, main: large.swapped + large.failed, swapped: large.swapped, failed: large.failed });
   }, 60_000);
 
   it("survives SIGHUP and SIGUSR2 sent while it starts, and acts on them once it serves", async () => {
