@@ -4,6 +4,7 @@
  * content hash, so the same files always give the same revision.
  */
 import { createHash } from "node:crypto";
+import type { Dirent, Stats } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import type { Diagnostic } from "./diagnostics.js";
@@ -37,13 +38,42 @@ export type LoadResult =
 /** File name suffix of policy files. */
 export const POLICY_EXTENSION = ".ward";
 
-/** Lists `.ward` files under the given files or directories (recursively, sorted, hidden entries skipped). */
+/**
+ * A directory entry that was listed but was gone when looked at (or a symlink
+ * to nothing): the directory is changing, so a reader should list it again.
+ */
+export class PolicyEntryVanished extends Error {
+  readonly code = "policy_entry_vanished";
+  constructor(readonly path: string) {
+    super("listed, then gone: removed or renamed while being read, or a symlink to nothing");
+    this.name = "PolicyEntryVanished";
+  }
+}
+
+/**
+ * Lists `.ward` files under the given files or directories (recursively, sorted, hidden entries skipped).
+ * A missing given path throws the file system's error; an entry found below one that is gone when
+ * looked at throws `PolicyEntryVanished` if it could hold policies (a directory or a `.ward` name),
+ * and is skipped otherwise: a temporary file renamed over a policy file is not a policy file.
+ */
 export async function findPolicyFiles(paths: readonly string[]): Promise<string[]> {
   const found = new Set<string>();
   async function walk(path: string, explicit: boolean): Promise<void> {
-    const info = await stat(path);
+    let info: Stats;
+    try {
+      info = await stat(path);
+    } catch (err) {
+      if (explicit || !isGone(err)) throw err;
+      if (path.endsWith(POLICY_EXTENSION)) throw new PolicyEntryVanished(path);
+      return;
+    }
     if (info.isDirectory()) {
-      const entries = await readdir(path, { withFileTypes: true });
+      let entries: Dirent[];
+      try {
+        entries = await readdir(path, { withFileTypes: true });
+      } catch (err) {
+        throw !explicit && isGone(err) ? new PolicyEntryVanished(path) : err;
+      }
       for (const entry of entries) {
         if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
         await walk(join(path, entry.name), false);
@@ -54,6 +84,11 @@ export async function findPolicyFiles(paths: readonly string[]): Promise<string[
   }
   for (const p of paths) await walk(p, true);
   return [...found].sort();
+}
+
+function isGone(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === "ENOENT" || code === "ENOTDIR";
 }
 
 function displayName(path: string): string {

@@ -20,7 +20,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { formatLocation, renderDiagnostic, type Diagnostic } from "./diagnostics.js";
 import type { PolicySource } from "./dsl/index.js";
-import { compileSources, findPolicyFiles, revisionOf, type LoadedPolicies, type LoadResult } from "./policy-loader.js";
+import { compileSources, findPolicyFiles, PolicyEntryVanished, revisionOf, type LoadedPolicies, type LoadResult } from "./policy-loader.js";
 
 /** A loaded set with the time it was swapped in. */
 export interface PolicySnapshot extends LoadedPolicies {
@@ -351,7 +351,13 @@ async function readSettled(paths: readonly string[], settleMs: number): Promise<
       files = await findPolicyFiles(paths);
     } catch (err) {
       // A missing or unreadable policy path is a setup problem, not a race: report it at once.
-      return { ok: false, diagnostics: [{ code: pathErrorCode(err), severity: "error", message: describeFsError(err) }] };
+      if (!(err instanceof PolicyEntryVanished)) {
+        return { ok: false, diagnostics: [{ code: pathErrorCode(err), severity: "error", message: describeFsError(err) }] };
+      }
+      // Something below it went away while it was listed: the directory is changing; list it again.
+      lastProblem = describeFsError(err);
+      if (attempt < SETTLE_ATTEMPTS) await sleep(settleMs);
+      continue;
     }
     const watched = [...new Set([...files.map((f) => dirname(f)), ...paths])];
     try {

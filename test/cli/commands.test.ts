@@ -1,6 +1,6 @@
 // `ward check`, `ward eval`, `ward fmt` and the dispatcher: exit codes and
 // output (golden where the format is the contract), run in-process.
-import { readFileSync } from "node:fs";
+import { readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { lastLine, PAYMENTS_POLICY, project, ROOT, ward } from "./helpers.js";
@@ -90,6 +90,16 @@ describe("ward check", () => {
     const empty = await ward(["check", "empty"], { cwd });
     expect(empty.code).toBe(2);
     expect(empty.stderr).toContain("no `.ward` files found in `empty`");
+  });
+
+  it("names a policy file that is listed but gone (a symlink to nothing) and skips other names that are", async () => {
+    const cwd = project({ "p/a.ward": 'policy "a" {\n  allow "r" when request.path == "/x"\n}\n' });
+    symlinkSync(join(cwd, "p/nowhere"), join(cwd, "p/a.ward.tmp"));
+    expect((await ward(["check", "p"], { cwd })).code).toBe(0);
+    symlinkSync(join(cwd, "p/nowhere"), join(cwd, "p/b.ward"));
+    const gone = await ward(["check", "p"], { cwd });
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toContain(`error: cannot read \`${join(cwd, "p/b.ward")}\`: listed, then gone: removed or renamed while being read, or a symlink to nothing`);
   });
 
   it("checks the shipped policies clean: no errors, no warnings", async () => {

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
@@ -158,6 +158,36 @@ describe("policy store reloads", () => {
     expect(outcome).toMatchObject({ ok: true, changed: true });
     expect(store.current()?.program.policies.map((p) => p.name).sort()).toEqual(["api", "guard"]);
     expect(outcomes.every((o) => !o.ok || o.revision !== revisionFor(dir, { "api.ward": READS }))).toBe(true);
+  });
+
+  it("is not put off by a temporary file that is gone by the time it is looked at", async () => {
+    // Writing a set beside the real file and renaming it over: a reload can list `api.ward.tmp`
+    // and find it gone a moment later. A symlink to nothing is listed and gone every time.
+    const { dir, store, outcomes } = setup({ "api.ward": READS });
+    symlinkSync(join(dir, "renamed-away"), join(dir, "api.ward.tmp"));
+    const outcome = await store.reload("startup");
+    expect(outcome).toMatchObject({ ok: true, changed: true, revision: revisionFor(dir, { "api.ward": READS }) });
+    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+  });
+
+  it("lists again when a policy file is gone by the time it is looked at, and names it if it stays gone", async () => {
+    const DENY = 'policy "guard" {\n  deny "no deletes" when request.method == "DELETE"\n}\n';
+    const { dir, store } = setup({ "api.ward": READS }, { settleMs: 100 });
+    // Never the set without `deny.ward`: that would be one rule fewer to deny with.
+    symlinkSync(join(dir, "deny.ward.real"), join(dir, "deny.ward"));
+    const reloading = store.reload("startup");
+    await sleep(150);
+    writeFileSync(join(dir, "deny.ward.real"), DENY);
+    expect(await reloading).toMatchObject({ ok: true, changed: true });
+    expect(store.current()?.program.policies.map((p) => p.name).sort()).toEqual(["api", "guard"]);
+
+    unlinkSync(join(dir, "deny.ward.real"));
+    const stuck = await store.reload("sighup");
+    expect(stuck).toMatchObject({ ok: false, diagnostics: [{ code: "policy_files_unsettled" }] });
+    expect(stuck.diagnostics[0]?.message).toBe(
+      `policy files kept changing: cannot read \`${join(dir, "deny.ward")}\`: listed, then gone: removed or renamed while being read, or a symlink to nothing`,
+    );
+    expect(store.current()?.program.policies.map((p) => p.name).sort()).toEqual(["api", "guard"]);
   });
 
   it("rejects a half-written file that does not compile, then loads it once complete", async () => {
