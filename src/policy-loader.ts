@@ -53,18 +53,18 @@ export class PolicyEntryVanished extends Error {
 /**
  * Lists `.ward` files under the given files or directories (recursively, sorted, hidden entries skipped).
  * A missing given path throws the file system's error; an entry found below one that is gone when
- * looked at throws `PolicyEntryVanished` if it could hold policies (a directory or a `.ward` name),
- * and is skipped otherwise: a temporary file renamed over a policy file is not a policy file.
+ * looked at throws `PolicyEntryVanished` if it could hold policies (listed as a directory, or named
+ * `.ward`), and is skipped otherwise: a temporary file renamed over a policy file is not a policy file.
  */
 export async function findPolicyFiles(paths: readonly string[]): Promise<string[]> {
   const found = new Set<string>();
-  async function walk(path: string, explicit: boolean): Promise<void> {
+  async function walk(path: string, explicit: boolean, listedAsDirectory = false): Promise<void> {
     let info: Stats;
     try {
       info = await stat(path);
     } catch (err) {
       if (explicit || !isGone(err)) throw err;
-      if (path.endsWith(POLICY_EXTENSION)) throw new PolicyEntryVanished(path);
+      if (listedAsDirectory || path.endsWith(POLICY_EXTENSION)) throw new PolicyEntryVanished(path);
       return;
     }
     if (info.isDirectory()) {
@@ -76,7 +76,7 @@ export async function findPolicyFiles(paths: readonly string[]): Promise<string[
       }
       for (const entry of entries) {
         if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
-        await walk(join(path, entry.name), false);
+        await walk(join(path, entry.name), false, entry.isDirectory());
       }
     } else if (explicit || path.endsWith(POLICY_EXTENSION)) {
       found.add(displayName(path));
