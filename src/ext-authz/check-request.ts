@@ -90,6 +90,10 @@ export interface DecodeMemo {
    * an already-hashed string instead of a fresh one.
    */
   readonly strings?: StringMemo;
+  /** Entries of the `headers` map by position (see `EntryMemo`). */
+  readonly headerEntries?: EntryMemo;
+  /** Entries of `header_map` by position. */
+  readonly headerMapEntries?: EntryMemo;
 }
 
 /** How many certificates a memo keeps (most recently used first). */
@@ -97,7 +101,56 @@ const MEMO_CERTIFICATES = 8;
 
 /** Creates an empty decode memo. */
 export function createDecodeMemo(): DecodeMemo {
-  return { certificates: [], strings: new StringMemo() };
+  return { certificates: [], strings: new StringMemo(), headerEntries: new EntryMemo(), headerMapEntries: new EntryMemo() };
+}
+
+/** Header entries remembered per position, and the longest entry remembered (its bytes as encoded, key and value together). */
+const ENTRY_POSITIONS = 64;
+const ENTRY_BYTES = 160;
+
+/** A header pair as decoded; shared between requests by `EntryMemo`, so never changed. */
+type HeaderPair = readonly [string, string];
+
+/**
+ * The last request's header entries by position: an entry whose bytes are
+ * the same as the one at its position last time decodes to the same pair,
+ * and the memo hands out that very pair. A sidecar's Envoy sends the same
+ * headers in the same order on nearly every call, so most entries cost one
+ * byte comparison instead of two string reads and a new array; later stages
+ * that remember the last request's headers find the same strings. Entries
+ * of headers whose values are new on every request (request and trace ids)
+ * and entries over `ENTRY_BYTES` are not kept. About 10 KiB, whatever comes.
+ */
+export class EntryMemo {
+  /** Byte length of the entry kept at each position; 0 when none is. */
+  private readonly lengths = new Uint8Array(ENTRY_POSITIONS);
+  private readonly arena = new Uint8Array(ENTRY_POSITIONS * ENTRY_BYTES);
+  private readonly pairs: HeaderPair[] = new Array<HeaderPair>(ENTRY_POSITIONS).fill(["", ""]);
+
+  /** The pair kept at `position` if its entry's bytes were `buf[start, stop)`. */
+  find(buf: Buffer, start: number, stop: number, position: number): HeaderPair | undefined {
+    const length = stop - start;
+    if (position >= ENTRY_POSITIONS || this.lengths[position] !== length || length === 0) return undefined;
+    const arena = this.arena;
+    const base = position * ENTRY_BYTES;
+    for (let i = 0; i < length; i++) if (arena[base + i] !== buf[start + i]) return undefined;
+    return this.pairs[position];
+  }
+
+  /** Keeps `pair`, decoded from `buf[start, stop)`, for `position`. */
+  keep(buf: Buffer, start: number, stop: number, position: number, pair: HeaderPair): void {
+    if (position >= ENTRY_POSITIONS) return;
+    const length = stop - start;
+    if (length > ENTRY_BYTES || UNIQUE_PER_REQUEST.has(pair[0])) {
+      this.lengths[position] = 0;
+      return;
+    }
+    const arena = this.arena;
+    const base = position * ENTRY_BYTES;
+    for (let i = 0; i < length; i++) arena[base + i] = buf[start + i]!;
+    this.lengths[position] = length;
+    this.pairs[position] = pair;
+  }
 }
 
 /** Slots of a string memo, in pairs (two per hash): strings that never recur, such as request ids, only ever replace others. */
@@ -210,9 +263,9 @@ interface RequestAcc {
   host: string;
   scheme: string;
   /** The `headers` map entries as read; a repeated key is resolved (last value wins) by `mapEntries`. */
-  headerMap: [string, string][] | undefined;
+  headerMap: HeaderPair[] | undefined;
   /** The `header_map` entries, in order (repeated headers stay separate). */
-  headerList: [string, string][] | undefined;
+  headerList: HeaderPair[] | undefined;
   source: PeerAcc;
   destination: PeerAcc;
   contextExtensions: Record<string, string>;
@@ -264,7 +317,7 @@ export function decodeCheckRequest(buf: Buffer, limits: CheckRequestLimits): Dec
 }
 
 function toRawRequest(acc: RequestAcc): RawRequest {
-  const headers: [string, string][] = acc.headerList ?? (acc.headerMap ? mapEntries(acc.headerMap) : []);
+  const headers: readonly HeaderPair[] = acc.headerList ?? (acc.headerMap ? mapEntries(acc.headerMap) : []);
   let requestId: string | undefined;
   let xfcc: string | undefined;
   for (const [name, value] of headers) {
@@ -323,7 +376,7 @@ function equalsIgnoringCase(name: string, lowerCase: string): boolean {
  * the earlier value (in the earlier position), as every protobuf runtime does.
  * Envoy never repeats a key; the check is a short scan in the common case.
  */
-function mapEntries(entries: [string, string][]): [string, string][] {
+function mapEntries(entries: readonly HeaderPair[]): readonly HeaderPair[] {
   let repeated = false;
   if (entries.length <= 32) {
     outer: for (let i = 1; i < entries.length; i++) {
@@ -496,8 +549,17 @@ function readHttpRequest(r: WireReader, end: number, acc: RequestAcc): void {
       case 3: {
         if (!expectLdelim(r, wire, "HttpRequest.headers")) return;
         const stop = r.ldelimEnd(end);
-        const entry = readStringPair(r, stop, "headers entry", strings);
-        if (entry) (acc.headerMap ??= []).push(entry);
+        if (r.error !== undefined) return;
+        const list = (acc.headerMap ??= []);
+        const entries = acc.memo?.headerEntries;
+        const start = r.pos;
+        let entry = entries?.find(r.buf, start, stop, list.length);
+        if (entry !== undefined) r.pos = stop;
+        else {
+          entry = readStringPair(r, stop, "headers entry", strings);
+          if (entry !== undefined) entries?.keep(r.buf, start, stop, list.length, entry);
+        }
+        if (entry !== undefined) list.push(entry);
         break;
       }
       case 4:
@@ -524,7 +586,7 @@ function readHttpRequest(r: WireReader, end: number, acc: RequestAcc): void {
       case 13: {
         if (!expectLdelim(r, wire, "HttpRequest.header_map")) return;
         const stop = r.ldelimEnd(end);
-        readHeaderMap(r, stop, (acc.headerList ??= []), strings);
+        readHeaderMap(r, stop, (acc.headerList ??= []), strings, acc.memo?.headerMapEntries);
         break;
       }
       default:
@@ -533,7 +595,7 @@ function readHttpRequest(r: WireReader, end: number, acc: RequestAcc): void {
   }
 }
 
-function readHeaderMap(r: WireReader, end: number, list: [string, string][], strings: StringMemo | undefined): void {
+function readHeaderMap(r: WireReader, end: number, list: HeaderPair[], strings: StringMemo | undefined, entries: EntryMemo | undefined): void {
   while (r.pos < end && r.error === undefined) {
     const t = r.varint32(end);
     if (r.error !== undefined) return;
@@ -542,8 +604,15 @@ function readHeaderMap(r: WireReader, end: number, list: [string, string][], str
     if (field === 1) {
       if (!expectLdelim(r, wire, "HeaderMap.headers")) return;
       const stop = r.ldelimEnd(end);
-      const header = readHeaderValue(r, stop, strings);
-      if (header) list.push(header);
+      if (r.error !== undefined) return;
+      const start = r.pos;
+      let header = entries?.find(r.buf, start, stop, list.length);
+      if (header !== undefined) r.pos = stop;
+      else {
+        header = readHeaderValue(r, stop, strings);
+        if (header !== undefined) entries?.keep(r.buf, start, stop, list.length, header);
+      }
+      if (header !== undefined) list.push(header);
     } else skipField(r, field, wire, end);
   }
 }

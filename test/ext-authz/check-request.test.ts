@@ -190,6 +190,65 @@ describe("decodeCheckRequest", () => {
     );
   });
 
+  it("decodes the same with a header entry memo as without one, over requests that change a little at a time (property)", () => {
+    // Each step changes one header of the last request (a value, non-ASCII or over the entry limit, a new
+    // or a removed name) or none, so most entries come again at their position and some do not.
+    const name = fc.oneof(fc.constantFrom("accept", "user-agent", "x-tenant", "x-request-id", "traceparent", "content-type"), fc.stringMatching(/^[a-z-]{1,12}$/));
+    const value = fc.oneof(text, fc.string({ minLength: 150, maxLength: 200 }), fc.constantFrom("application/json", "é"));
+    // `null`: the value's last character changed (the same length, one byte different at the end).
+    const step = fc.oneof(fc.tuple(name, value), fc.tuple(name, fc.constant(null)), fc.tuple(name, fc.constant(undefined)), fc.constant(undefined));
+    fc.assert(
+      fc.property(fc.dictionary(name, value, { maxKeys: 12 }), fc.array(step, { maxLength: 10 }), fc.boolean(), (start, steps, encodeRawHeaders) => {
+        const limits = { ...LIMITS, memo: createDecodeMemo() };
+        const headers: Record<string, string> = { ...start };
+        for (const change of [undefined, ...steps, undefined]) {
+          if (change !== undefined) {
+            const [n, v] = change;
+            const current = headers[n];
+            if (v === undefined) delete headers[n];
+            else if (v === null) {
+              if (current) headers[n] = current.slice(0, -1) + (current.endsWith("a") ? "b" : "a");
+            } else headers[n] = v;
+          }
+          const bytes = encodeCheckRequest(envoyCheckRequest({ headers, encodeRawHeaders }));
+          expect(comparable(decodeCheckRequest(bytes, limits))).toEqual(comparable(decodeCheckRequest(bytes, LIMITS)));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("hands out the same header pair for an entry with the same bytes at the same position only", () => {
+    const limits = { ...LIMITS, memo: createDecodeMemo() };
+    const long = "v".repeat(170);
+    for (const encodeRawHeaders of [false, true]) {
+      const pairs = (headers: Record<string, string>) => {
+        const result = decodeCheckRequest(encodeCheckRequest(envoyCheckRequest({ headers, encodeRawHeaders })), limits);
+        if (!result.ok) throw new Error(result.detail);
+        return new Map(result.raw.headers.map((pair) => [pair[0], pair]));
+      };
+      const first = pairs({ accept: "text/html", "x-long": long, "x-tenant": "a" });
+      const again = pairs({ accept: "text/html", "x-long": long, "x-tenant": "a" });
+      expect(again.get("accept")).toBe(first.get("accept"));
+      expect(again.get(":path")).toBe(first.get(":path"));
+      // Over the entry limit, and the request id (new on every request): decoded each time.
+      expect(again.get("x-long")).toEqual(["x-long", long]);
+      expect(again.get("x-long")).not.toBe(first.get("x-long"));
+      expect(again.get("x-request-id")).not.toBe(first.get("x-request-id"));
+      // One byte different at the same position: a new pair with the new value.
+      const changed = pairs({ accept: "text/htmm", "x-long": long, "x-tenant": "a" });
+      expect(changed.get("accept")).toEqual(["accept", "text/htmm"]);
+      // The same entry at another position: decoded again, to the same text.
+      const moved = pairs({ "x-tenant": "a", accept: "text/html" });
+      expect(moved.get("accept")).toEqual(["accept", "text/html"]);
+      expect(moved.get("x-tenant")).toEqual(["x-tenant", "a"]);
+      // More headers than the memo has positions.
+      const many = Object.fromEntries(Array.from({ length: 80 }, (_, k) => [`h${k}`, `v${k}`]));
+      expect([...pairs(many).values()].filter(([n]) => n.startsWith("h")).length).toBe(80);
+      expect(pairs(many).get("h79")).toEqual(["h79", "v79"]);
+    }
+  });
+
   it("hands out the memoized certificate text for the same bytes only, and forgets the least recently used", () => {
     const limits = { ...LIMITS, memo: createDecodeMemo() };
     const certificateOf = (pem: string): string | undefined => {
