@@ -217,6 +217,10 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   const spareChunks: Buffer[] = [];
   // What each destination was handed and has not yet reported written (see `trackWrites`).
   const handedOver = new WeakMap<Destination, HandedOver>();
+  // Whether the file destination's last write failed (a full disk, an I/O error). SonicBoom keeps the
+  // bytes and tries them again only when it is handed more; past the bound nothing more is handed to
+  // it, so the flush interval asks it to try again (see the interval below).
+  let writeFailed = false;
   // SonicBoom is not used (nor created: it would write to the same file descriptor) when the destination is written as a pipe.
   let stream: Destination | undefined = pipe === undefined ? destinationFor(opened.value) : undefined;
   let written = 0;
@@ -299,7 +303,10 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
       // The sink hands over UTF-8 bytes it has already encoded (see `append`).
       contentMode: "buffer",
     });
-    s.on("error", onError);
+    s.on("error", (err: Error) => {
+      if (s === stream) writeFailed = true;
+      onError(err);
+    });
     handedOver.set(s, trackWrites(s));
     return s;
   }
@@ -317,6 +324,7 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
     const queue: HandedOver = [];
     s.on("write", (n: number) => {
       pendingBytes = Math.max(0, pendingBytes - n);
+      if (s === stream) writeFailed = false;
       if (!handedOver.has(s)) return; // no longer followed: counts would not line up with anything
       let left = n;
       while (left > 0 && queue.length > 0) {
@@ -349,9 +357,25 @@ export function createAuditSink(options: AuditSinkOptions): Result<AuditSink> {
   let chunkAllowed = 0;
   const interval = setInterval(() => {
     handOver();
+    retryFailedWrite();
     reportDropsIfDue();
   }, options.flushIntervalMs ?? 1000);
   interval.unref();
+
+  /**
+   * After a failed write, asks SonicBoom to write what it holds again (once per flush interval):
+   * otherwise a backlog at its bound would never be written, and records would be dropped (or,
+   * under `--audit-backlog-full deny`, calls denied) long after the disk is back.
+   */
+  function retryFailedWrite(): void {
+    if (!writeFailed || stream === undefined || isDestroyed(stream)) return;
+    writeFailed = false;
+    try {
+      stream.flush();
+    } catch (err) {
+      onError(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
 
   function handOver(): void {
     if (chunk === undefined || used === 0) return;

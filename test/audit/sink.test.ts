@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcessByStdio } from "node:child_process";
 import type { Readable } from "node:stream";
-import { createReadStream, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import fs, { createReadStream, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { DEFAULT_REDACTED_HEADERS, toAuditRecord, type AuditRecord, type DecisionRecord, type ShadowRecord } from "../../src/audit/record.js";
@@ -318,6 +318,61 @@ describe("the audit sink", () => {
     expect(sink.stats().written + sink.stats().dropped).toBe(1020);
     expect(lines(file)).toHaveLength(sink.stats().written);
   });
+
+  for (const backlogFull of ["drop", "deny"] as const) {
+    it(`with backlogFull ${backlogFull}, writes again once a full disk has room, though the backlog reached its bound`, async () => {
+      const file = join(tempDir(), "audit.log");
+      const failures: string[] = [];
+      const created = createAuditSink({ destination: { file }, minLength: 4096, maxPendingBytes: 2 * 1024 * 1024, backlogFull, flushIntervalMs: 50, onError: (e) => failures.push(e.message) });
+      if (!created.ok) throw new Error("sink");
+      const sink = created.value;
+      // SonicBoom calls fs.write through the module object: a disk that is full until `full` is cleared.
+      const realWrite = fs.write;
+      let full = true;
+      const diskFull = vi.spyOn(fs, "write").mockImplementation(((...args: unknown[]) => {
+        const callback = args[args.length - 1] as (err: Error | null) => void;
+        if (!full) return (realWrite as (...a: unknown[]) => void)(...args);
+        setImmediate(() => callback(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })));
+      }) as typeof fs.write);
+      try {
+        // As the server does: a call is decided (allowed) only while the sink accepts under `deny`, otherwise denied.
+        const padded = (id: string, size = 500) => {
+          const allowed = backlogFull === "drop" || sink.accepting();
+          return { ...decision(id, allowed ? "allow" : "deny", allowed), detail: "x".repeat(size) };
+        };
+        for (let n = 0; n < 6000; n++) {
+          sink.write(padded(`full-${n}`));
+          if (n % 50 === 0) await new Promise((r) => setTimeout(r, 1));
+        }
+        expect(failures.length).toBeGreaterThan(0);
+        expect(failures[0]).toContain("ENOSPC");
+        expect(sink.accepting()).toBe(false);
+        expect(sink.stats().dropped).toBeGreaterThan(0);
+        full = false;
+        // Records larger than the room left below the bound: none is handed to the destination, so
+        // nothing would make it write again; the sink itself must try again.
+        let n = 0;
+        for (const started = Date.now(); sink.stats().pendingBytes > 0 && Date.now() - started < 5000; n++) {
+          sink.write(padded(`back-${n}`, 8192));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        expect(sink.stats().pendingBytes).toBe(0);
+        expect(sink.accepting()).toBe(true);
+        sink.write(decision("after", "allow", true));
+        await sink.flush();
+      } finally {
+        diskFull.mockRestore();
+      }
+      await sink.close();
+      const ids = lines(file).map((r) => r.decision_id);
+      expect(ids.at(-1)).toBe("after");
+      expect(ids).toHaveLength(sink.stats().written);
+      // Whole records, in order, with gaps only where records were dropped.
+      expect(ids.filter((id) => id.startsWith("full-")).map((id) => Number(id.slice(5)))).toEqual(
+        [...ids.filter((id) => id.startsWith("full-")).map((id) => Number(id.slice(5)))].sort((a, b) => a - b),
+      );
+    });
+  }
 
   it("with backlogFull drop (the default), drops allowed decisions' records like any others", async () => {
     const file = join(tempDir(), "audit.log");
