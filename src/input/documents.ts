@@ -299,10 +299,7 @@ export function fromCompactInput(json: unknown): Result<RawRequest> {
   const context = w.stringMap(top.context) ?? createDataMap();
   const time = w.time(top.time);
 
-  const xfcc = xfccFrom(headers);
-  if (xfcc !== undefined) identity.xfcc = xfcc;
-  const requestId = requestIdFrom(headers);
-  const raw: RawRequest = {
+  return finish(w, {
     method: method ?? "",
     path: path ?? "",
     host: host ?? headerValue(headers, "host") ?? headerValue(headers, ":authority") ?? "",
@@ -312,11 +309,30 @@ export function fromCompactInput(json: unknown): Result<RawRequest> {
     destination,
     identity,
     contextExtensions: context,
+    bodyBytes,
+    time,
+  });
+}
+
+/** The pieces both document forms read, before the identity's XFCC and the request id are taken from the headers. */
+interface DocumentParts extends Omit<RawRequest, "bodyBytes" | "time" | "requestId" | "identity"> {
+  readonly identity: { principal?: string; certificate?: IdentityEvidence["certificate"]; xfcc?: string };
+  readonly bodyBytes: number | undefined;
+  readonly time: number | undefined;
+}
+
+/** Assembles the raw request of either document form, with its diagnostics. */
+function finish(w: Walk, parts: DocumentParts): Result<RawRequest> {
+  const { bodyBytes, time, ...raw } = parts;
+  const xfcc = xfccFrom(raw.headers);
+  if (xfcc !== undefined) raw.identity.xfcc = xfcc;
+  const requestId = requestIdFrom(raw.headers);
+  return w.result({
+    ...raw,
     ...(bodyBytes === undefined ? {} : { bodyBytes }),
     ...(time === undefined ? {} : { time }),
     ...(requestId === undefined ? {} : { requestId }),
-  };
-  return w.result(raw);
+  });
 }
 
 /** Fields OPA-Envoy adds next to `attributes` in its input; Ward computes its own and ignores them. */
@@ -503,24 +519,7 @@ export function fromCheckRequestJson(json: unknown): Result<RawRequest> {
     }
   }
 
-  const xfcc = xfccFrom(headers);
-  if (xfcc !== undefined) identity.xfcc = xfcc;
-  const requestId = requestIdFrom(headers);
-  const raw: RawRequest = {
-    method,
-    path,
-    host,
-    scheme,
-    headers,
-    source,
-    destination,
-    identity,
-    contextExtensions: context,
-    ...(bodyBytes === undefined ? {} : { bodyBytes }),
-    ...(time === undefined ? {} : { time }),
-    ...(requestId === undefined ? {} : { requestId }),
-  };
-  return w.result(raw);
+  return finish(w, { method, path, host, scheme, headers, source, destination, identity, contextExtensions: context, bodyBytes, time });
 }
 
 /** Reads `header_map.headers[]`: `{key, raw_value}` as Envoy writes them (or `{key, value}`). */
