@@ -126,14 +126,27 @@ export class EntryMemo {
   private readonly lengths = new Uint8Array(ENTRY_POSITIONS);
   private readonly arena = new Uint8Array(ENTRY_POSITIONS * ENTRY_BYTES);
   private readonly pairs: HeaderPair[] = new Array<HeaderPair>(ENTRY_POSITIONS).fill(["", ""]);
+  private readonly arenaView = new DataView(this.arena.buffer);
+  /** The message `view` reads (the last one looked at). */
+  private viewOf: Buffer | undefined;
+  private view: DataView<ArrayBufferLike> = this.arenaView;
 
   /** The pair kept at `position` if its entry's bytes were `buf[start, stop)`. */
   find(buf: Buffer, start: number, stop: number, position: number): HeaderPair | undefined {
     const length = stop - start;
     if (position >= ENTRY_POSITIONS || this.lengths[position] !== length || length === 0) return undefined;
-    const arena = this.arena;
     const base = position * ENTRY_BYTES;
-    for (let i = 0; i < length; i++) if (arena[base + i] !== buf[start + i]) return undefined;
+    // Four bytes at a time (a DataView reads at any offset), then the rest one by one.
+    if (buf !== this.viewOf) {
+      this.viewOf = buf;
+      this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    const view = this.view;
+    const kept = this.arenaView;
+    let i = 0;
+    for (; i + 4 <= length; i += 4) if (kept.getInt32(base + i) !== view.getInt32(start + i)) return undefined;
+    const arena = this.arena;
+    for (; i < length; i++) if (arena[base + i] !== buf[start + i]) return undefined;
     return this.pairs[position];
   }
 

@@ -204,7 +204,7 @@ describe("decodeCheckRequest", () => {
         for (const change of [undefined, ...steps, undefined]) {
           if (change !== undefined) {
             const [n, v] = change;
-            const current = headers[n];
+            const current = Object.hasOwn(headers, n) ? headers[n] : undefined;
             if (v === undefined) delete headers[n];
             else if (v === null) {
               if (current) headers[n] = current.slice(0, -1) + (current.endsWith("a") ? "b" : "a");
