@@ -76,6 +76,9 @@ async function loadServeModules() {
   };
 }
 
+/** How often health looks at whether the audit log takes records (under `--audit-backlog-full deny`). */
+const SERVING_CHECK_MS = 1000;
+
 /** Exit codes shared with the CLI: 0 ok, 1 a runtime failure (policies, listeners), 2 usage or setup errors. */
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -342,8 +345,20 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     return EXIT_FAILURE;
   }
   grpcListening = true;
-  grpcServer.setServing(store.current() !== undefined);
-  store.onReload(() => grpcServer.setServing(store.current() !== undefined));
+  // Under --audit-backlog-full deny, every call is denied while the audit log takes no records:
+  // health says so (NOT_SERVING, /ready 503 `audit_unavailable`), looked at once a second.
+  const auditUnavailable = auditGate && sink ? () => !sink.accepting() : undefined;
+  let serving: boolean | undefined;
+  const updateServing = () => {
+    const now = store.current() !== undefined && auditUnavailable?.() !== true;
+    if (now === serving) return;
+    serving = now;
+    grpcServer.setServing(now);
+  };
+  updateServing();
+  store.onReload(updateServing);
+  const servingCheck = auditUnavailable ? setInterval(updateServing, SERVING_CHECK_MS) : undefined;
+  servingCheck?.unref();
 
   let http: RunningHttpServer | undefined;
   if (config.http) {
@@ -353,6 +368,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
         decision: deps,
         metrics,
         isReady: () => grpcListening && store.current() !== undefined,
+        ...(auditUnavailable ? { auditUnavailable } : {}),
         auditAll,
         ...(auditGate ? { auditGate } : {}),
         decisionId: (requestId) => ids.next(requestId),
@@ -395,6 +411,7 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
         return;
       }
       stopping = true;
+      clearInterval(servingCheck);
       // Not ready from now on (gRPC health and HTTP /ready), then both servers drain, each within the grace period.
       grpcListening = false;
       log.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down: health NOT_SERVING, finishing in-flight calls");

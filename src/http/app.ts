@@ -38,6 +38,8 @@ export interface HttpAppDeps {
   readonly metrics: WardMetrics;
   /** True once the gRPC server is listening (`/ready` also requires a loaded policy set). */
   readonly isReady: () => boolean;
+  /** Under `--audit-backlog-full deny`: true while the audit log takes no records (every call is denied `audit_unavailable`). */
+  readonly auditUnavailable?: () => boolean;
   /** The global audit switch (`--audit`), as for gRPC decisions. */
   readonly auditAll?: boolean;
   /** Epoch ms; injectable for tests. */
@@ -117,6 +119,7 @@ export function wardHttpPlugin(deps: HttpAppDeps): FastifyPluginAsync {
       const reasons: string[] = [];
       if (deps.store.current() === undefined) reasons.push("no_policies_loaded");
       if (!deps.isReady()) reasons.push("not_serving");
+      if (deps.auditUnavailable?.() === true) reasons.push("audit_unavailable");
       const revision = deps.store.current()?.revision ?? null;
       return reply.code(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, revision, reasons });
     });

@@ -28,9 +28,15 @@ afterEach(() => {
 /** A sample's value in Prometheus exposition text (`name` with its labels, as written), or NaN when absent. */
 const sample = (text: string, name: string) => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1] ?? Number.NaN);
 
-const until = async (condition: () => boolean, ms = 20_000) => {
+/** Waits until `condition` holds or `ms` pass; says whether it held. */
+const until = async (condition: () => boolean | Promise<boolean>, ms = 20_000): Promise<boolean> => {
   const start = Date.now();
-  while (!condition() && Date.now() - start < ms) await new Promise((r) => setTimeout(r, 20));
+  let held = await condition();
+  while (!held && Date.now() - start < ms) {
+    await new Promise((r) => setTimeout(r, 20));
+    held = await condition();
+  }
+  return held;
 };
 
 interface Ready {
@@ -67,6 +73,19 @@ function serve(args: string[]): { child: ChildProcess; ready: Promise<Ready>; ex
     void exit.then((code) => reject(new Error(`exited with ${code} before ready; stderr:\n${stderr}`)));
   });
   return { child, ready, exit, closed, stderr: () => stderr, stdout: () => out };
+}
+
+/** The gRPC health status of the Authorization service at `target`. */
+async function healthStatus(target: string): Promise<string> {
+  const Health = grpc.makeGenericClientConstructor(healthService, "Health");
+  const health = new Health(target, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    check(req: { service: string }, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
+  };
+  try {
+    return await new Promise<string>((r, j) => health.check({ service: "envoy.service.auth.v3.Authorization" }, (e, res) => (e ? j(e) : r(res!.status))));
+  } finally {
+    health.close();
+  }
 }
 
 describe("ward serve (a real process)", () => {
@@ -277,6 +296,11 @@ describe("ward serve (a real process)", () => {
     expect(http).toMatchObject({ allowed: false, reason: "audit_unavailable" });
     await until(() => ward.stderr().includes("audit log backlog full"), 5_000);
     expect(ward.stderr()).toContain("audit log backlog full");
+    // Not ready while it denies every call: /ready at once, gRPC health within its once-a-second look.
+    const notReady = await fetch(`http://${ready.http}/ready`);
+    expect(notReady.status).toBe(503);
+    expect(((await notReady.json()) as { reasons: string[] }).reasons).toEqual(["audit_unavailable"]);
+    expect(await until(async () => (await healthStatus(ready.grpc[0]!)) === "NOT_SERVING", 5_000)).toBe(true);
 
     // The reader comes back: the backlog drains and calls are decided (and allowed) again.
     ward.child.stdout!.resume();
@@ -290,6 +314,8 @@ describe("ward serve (a real process)", () => {
     expect(after).toBeDefined();
     expect(after!.status?.code ?? 0).toBe(0);
     await until(() => ward.stderr().includes("audit log takes records again"), 5_000);
+    expect(await until(async () => (await healthStatus(ready.grpc[0]!)) === "SERVING", 5_000)).toBe(true);
+    expect((await fetch(`http://${ready.http}/ready`)).status).toBe(200);
     const metrics = await (await fetch(`http://${ready.http}/metrics`)).text();
     const counted = metrics
       .split("\n")
