@@ -150,6 +150,12 @@ export class EntryMemo {
     return this.pairs[position];
   }
 
+  /** Lets go of the message `find` last read (it must not stay alive until the next one). */
+  release(): void {
+    this.viewOf = undefined;
+    this.view = this.arenaView;
+  }
+
   /** Keeps `pair`, decoded from `buf[start, stop)`, for `position`. */
   keep(buf: Buffer, start: number, stop: number, position: number, pair: HeaderPair): void {
     if (position >= ENTRY_POSITIONS) return;
@@ -319,6 +325,9 @@ export function decodeCheckRequest(buf: Buffer, limits: CheckRequestLimits): Dec
   } catch (err) {
     // The readers report problems through `r.error`; reaching this is a bug, still a deny.
     return { ok: false, reason: "malformed_request", detail: `decoder error: ${err instanceof Error ? err.message : String(err)}` };
+  } finally {
+    limits.memo?.headerEntries?.release();
+    limits.memo?.headerMapEntries?.release();
   }
   if (r.error !== undefined) return { ok: false, reason: "malformed_request", detail: `invalid protobuf: ${r.error}` };
   if (!acc.sawAttributes) return { ok: false, reason: "malformed_request", detail: "the CheckRequest has no `attributes`" };
