@@ -572,16 +572,7 @@ function readHttpRequest(r: WireReader, end: number, acc: RequestAcc): void {
         if (!expectLdelim(r, wire, "HttpRequest.headers")) return;
         const stop = r.ldelimEnd(end);
         if (r.error !== undefined) return;
-        const list = (acc.headerMap ??= []);
-        const entries = acc.memo?.headerEntries;
-        const start = r.pos;
-        let entry = entries?.find(r.buf, start, stop, list.length);
-        if (entry !== undefined) r.pos = stop;
-        else {
-          entry = readStringPair(r, stop, "headers entry", strings);
-          if (entry !== undefined) entries?.keep(r.buf, start, stop, list.length, entry);
-        }
-        if (entry !== undefined) list.push(entry);
+        readHeaderEntry(r, stop, (acc.headerMap ??= []), strings, acc.memo?.headerEntries, false);
         break;
       }
       case 4:
@@ -627,16 +618,25 @@ function readHeaderMap(r: WireReader, end: number, list: HeaderPair[], strings: 
       if (!expectLdelim(r, wire, "HeaderMap.headers")) return;
       const stop = r.ldelimEnd(end);
       if (r.error !== undefined) return;
-      const start = r.pos;
-      let header = entries?.find(r.buf, start, stop, list.length);
-      if (header !== undefined) r.pos = stop;
-      else {
-        header = readHeaderValue(r, stop, strings);
-        if (header !== undefined) entries?.keep(r.buf, start, stop, list.length, header);
-      }
-      if (header !== undefined) list.push(header);
+      readHeaderEntry(r, stop, list, strings, entries, true);
     } else skipField(r, field, wire, end);
   }
+}
+
+/**
+ * One header entry, `r.pos` to `stop`, onto `list`: the pair `entries` kept
+ * for its position when the bytes are the same, else decoded (a `headers` map
+ * entry, or a `header_map` `HeaderValue`) and kept for the next request.
+ */
+function readHeaderEntry(r: WireReader, stop: number, list: HeaderPair[], strings: StringMemo | undefined, entries: EntryMemo | undefined, headerValue: boolean): void {
+  const start = r.pos;
+  let pair = entries?.find(r.buf, start, stop, list.length);
+  if (pair !== undefined) r.pos = stop;
+  else {
+    pair = headerValue ? readHeaderValue(r, stop, strings) : readStringPair(r, stop, "headers entry", strings);
+    if (pair !== undefined) entries?.keep(r.buf, start, stop, list.length, pair);
+  }
+  if (pair !== undefined) list.push(pair);
 }
 
 /** A `HeaderValue`: `raw_value` (what Envoy sends) or `value`; both set and different is ambiguous, so malformed. */
