@@ -7,6 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { constants as h2, type ClientHttp2Session } from "node:http2";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { CHECK_METHOD_PATH, checkMethodDefinition, loadAuthorizationProtos } from "../../src/ext-authz/protos.js";
@@ -214,4 +215,47 @@ export function makeTestPki(): TestPki {
     rogueKey: read("rogue.key"),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** A Check call's outcome at the HTTP/2 level: grpc-status, and the answer message's bytes (unframed). */
+export interface RawCheckAnswer {
+  readonly grpcStatus: string | undefined;
+  readonly body: Buffer;
+}
+
+/**
+ * Opens a Check call on `session`, sending its headers only; `send` sends one
+ * gRPC message (`compressedFlag` in its frame) and ends the call. Until then
+ * the server holds the stream open. For what a gRPC client will not send.
+ */
+export function openCheckCall(session: ClientHttp2Session, extraHeaders: Record<string, string> = {}): { send(message: Buffer, compressedFlag?: number): void; done: Promise<RawCheckAnswer> } {
+  const stream = session.request({
+    [h2.HTTP2_HEADER_METHOD]: "POST",
+    [h2.HTTP2_HEADER_PATH]: CHECK_METHOD_PATH,
+    [h2.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc",
+    te: "trailers",
+    ...extraHeaders,
+  });
+  const chunks: Buffer[] = [];
+  let grpcStatus: string | undefined;
+  stream.on("response", (headers) => {
+    if (headers["grpc-status"] !== undefined) grpcStatus = String(headers["grpc-status"]);
+  });
+  stream.on("trailers", (trailers) => (grpcStatus = String(trailers["grpc-status"])));
+  stream.on("data", (d: Buffer) => chunks.push(d));
+  const done = new Promise<RawCheckAnswer>((resolve, reject) => {
+    stream.on("error", reject);
+    stream.on("close", () => {
+      const all = Buffer.concat(chunks);
+      resolve({ grpcStatus, body: all.length >= 5 ? all.subarray(5, 5 + all.readUInt32BE(1)) : all });
+    });
+  });
+  const send = (message: Buffer, compressedFlag = 0) => {
+    const framed = Buffer.alloc(5 + message.length);
+    framed[0] = compressedFlag;
+    framed.writeUInt32BE(message.length, 1);
+    message.copy(framed, 5);
+    stream.end(framed);
+  };
+  return { send, done };
 }

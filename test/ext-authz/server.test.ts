@@ -13,8 +13,10 @@ import {
   encodeCheckRequest,
   envoyCheckRequest,
   makeTestPki,
+  openCheckCall,
   type DecodedCheckResponse,
   type EnvoyRequestSpec,
+  type RawCheckAnswer,
   type TestPki,
 } from "./envoy.js";
 import { busyWait, CHECKOUT, FRONTEND, PAYMENTS, startWard, type RunningWard } from "./ward.js";
@@ -54,37 +56,17 @@ function health(target: string, service: string): Promise<string> {
   return new Promise((resolve, reject) => c.check({ service }, (err, res) => (err ? reject(err) : resolve(res!.status))));
 }
 
-/** Sends one raw gRPC message over HTTP/2 and returns the grpc-status and the answer bytes. */
-function rawCall(target: string, message: Buffer, compressedFlag = 0, extraHeaders: Record<string, string> = {}): Promise<{ grpcStatus: string | undefined; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const session = connectHttp2(`http://${target}`);
-    session.on("error", reject);
-    const stream = session.request({
-      [h2.HTTP2_HEADER_METHOD]: "POST",
-      [h2.HTTP2_HEADER_PATH]: CHECK_METHOD_PATH,
-      [h2.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc",
-      te: "trailers",
-      ...extraHeaders,
-    });
-    const chunks: Buffer[] = [];
-    let grpcStatus: string | undefined;
-    stream.on("response", (headers) => {
-      if (headers["grpc-status"] !== undefined) grpcStatus = String(headers["grpc-status"]);
-    });
-    stream.on("trailers", (trailers) => (grpcStatus = String(trailers["grpc-status"])));
-    stream.on("data", (d: Buffer) => chunks.push(d));
-    stream.on("error", reject);
-    stream.on("close", () => {
-      session.close();
-      const all = Buffer.concat(chunks);
-      resolve({ grpcStatus, body: all.length >= 5 ? all.subarray(5, 5 + all.readUInt32BE(1)) : all });
-    });
-    const frame = Buffer.alloc(5 + message.length);
-    frame[0] = compressedFlag;
-    frame.writeUInt32BE(message.length, 1);
-    message.copy(frame, 5);
-    stream.end(frame);
-  });
+/** Sends one raw gRPC message over HTTP/2, on a connection of its own, and returns the grpc-status and the answer bytes. */
+async function rawCall(target: string, message: Buffer, compressedFlag = 0, extraHeaders: Record<string, string> = {}): Promise<RawCheckAnswer> {
+  const session = connectHttp2(`http://${target}`);
+  try {
+    const failed = new Promise<never>((_, reject) => session.once("error", reject));
+    const call = openCheckCall(session, extraHeaders);
+    call.send(message, compressedFlag);
+    return await Promise.race([call.done, failed]);
+  } finally {
+    session.close();
+  }
 }
 
 describe("ward ext_authz server (in-process, real policies, engine, identity and input)", () => {
