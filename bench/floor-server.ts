@@ -2,12 +2,16 @@
  * The floor server for `npm run bench:grpc`: grpc-js serving
  * `envoy.service.auth.v3.Authorization/Check` with raw buffers and one
  * constant pre-encoded answer, no protobuf work at all. Whatever Ward costs
- * beyond this is Ward's own work. It uses the same grpc-js options for speed
- * as `ward serve` (TRANSPORT_OPTIONS). Run as a separate process:
+ * beyond this is Ward's own work. It runs grpc-js as `ward serve` does: the
+ * same options for speed (TRANSPORT_OPTIONS), and each connection's HTTP/2
+ * stream table renewed after every full collection (stream-map-renewal.ts),
+ * unless WARD_STREAM_TABLE_RENEWAL=off, the variable `ward serve` reads for the
+ * same switch. Run as a separate process:
  *   tsx bench/floor-server.ts [port]   (prints `listening <port>` when ready)
  */
 import * as grpc from "@grpc/grpc-js";
 import { TRANSPORT_OPTIONS } from "../src/ext-authz/server.js";
+import { startStreamMapRenewal } from "../src/ext-authz/stream-map-renewal.js";
 
 const CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
 // CheckResponse { status: { code: 0 }, ok_response: {} }: `0a 00 1a 00`.
@@ -30,6 +34,7 @@ const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1
 server.addService(service, {
   Check: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, ANSWER),
 });
+if (process.env["WARD_STREAM_TABLE_RENEWAL"] !== "off") startStreamMapRenewal(server, console);
 const port = Number(process.argv[2] ?? 0);
 server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
   if (err) {

@@ -27,10 +27,12 @@
  *   long-lived connection: bench/gc-probe.ts runs one full collection 0.3 s
  *   into it. After that, Node's HTTP/2 streams map keeps every young
  *   collection copying the recent streams for as long as the connection
- *   lasts (docs/serve.md, "A long-lived connection"; bench/map-churn-gc.ts).
- *   Envoy's connection to Ward lives for hours, so that is the state it
- *   serves in; on a new connection a server may or may not reach it within
- *   one run. Ratios are printed for both.
+ *   lasts, unless its table is renewed, which Ward and the floor both do
+ *   (docs/serve.md, "A long-lived connection"; bench/map-churn-gc.ts;
+ *   WARD_STREAM_TABLE_RENEWAL=off turns it off in both). Envoy's connection
+ *   to Ward lives for hours, so that is the state it serves in; on a new
+ *   connection a server may or may not reach it within one run. Ratios are
+ *   printed for both.
  * - Rounds alternate the servers (floor, then each Ward, then again),
  *   so a slow spell of a shared machine tends to hit all of them; the table
  *   shows each server's best round, and the ratios are given for the best

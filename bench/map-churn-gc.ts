@@ -12,7 +12,10 @@
  * current table to the old generation, every young collection keeps the
  * recent entries alive through that chain, and the pauses grow many times
  * over for as long as the `Map` lives. Set `MAP_CHURN_PLAIN=1` to hold the
- * entries in an array instead: then nothing changes.
+ * entries in an array instead: then nothing changes. Set `MAP_CHURN_RENEW=1`
+ * to put a copy of the `Map` in its place after every full collection, which
+ * is what `ward serve` does to each connection's stream table
+ * (src/ext-authz/stream-map-renewal.ts): then nothing changes either.
  */
 import { constants, PerformanceObserver } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
@@ -21,6 +24,7 @@ import { runInNewContext } from "node:vm";
 setFlagsFromString("--expose-gc");
 const collect = runInNewContext("gc") as () => void;
 const plain = process.env["MAP_CHURN_PLAIN"] === "1";
+const renew = !plain && process.env["MAP_CHURN_RENEW"] === "1";
 const ENTRIES_PER_PHASE = 400_000;
 const OPEN = 16;
 
@@ -30,11 +34,14 @@ new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
     if (kind === constants.NODE_PERFORMANCE_GC_MINOR) minorMs += entry.duration;
-    else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorCount++;
+    else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      majorCount++;
+      if (renew) streams = new Map(streams);
+    }
   }
 }).observe({ entryTypes: ["gc"] });
 
-const streams = new Map<number, { id: number; state: number[] }>();
+let streams = new Map<number, { id: number; state: number[] }>();
 const open: { id: number; state: number[] }[] = [];
 let nextId = 0;
 function churn(count: number): void {
@@ -68,5 +75,6 @@ const before = await phase();
 collect();
 const after = await phase();
 const fmt = (p: { minorMsPer100k: number; fullCollections: number }) => `${p.minorMsPer100k.toFixed(1)} ms of young-generation pauses per 100,000 entries (${p.fullCollections} full collections)`;
-console.log(`${plain ? "array" : "long-lived Map"}, before one full collection: ${fmt(before)}`);
-console.log(`${plain ? "array" : "long-lived Map"}, after it:                  ${fmt(after)}`);
+const what = plain ? "array" : renew ? "long-lived Map, renewed after full collections" : "long-lived Map";
+console.log(`${what}, before one full collection: ${fmt(before)}`);
+console.log(`${what}, after it:                  ${fmt(after)}`);

@@ -58,6 +58,8 @@ export interface ServeConfig {
   readonly maxBodyBytes: number;
   readonly decisionTimeoutMs: number;
   readonly maxInFlight: number;
+  /** Whether each connection's HTTP/2 stream table is renewed after every full garbage collection (`--stream-table-renewal`). */
+  readonly streamTableRenewal: boolean;
   readonly shutdownGraceMs: number;
   readonly audit: {
     readonly destination: AuditDestination;
@@ -78,6 +80,9 @@ export interface ServeConfig {
   readonly http?: { readonly host: string; readonly port: number };
   readonly logLevel: LogLevel;
 }
+
+/** The values `--stream-table-renewal` takes. */
+const STREAM_TABLE_RENEWAL = ["on", "off"] as const;
 
 /** The values `--policy-check-thread` takes. */
 const POLICY_CHECK_THREADS = ["auto", "always", "never"] as const;
@@ -123,6 +128,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { flag: "max-body-bytes", env: "WARD_MAX_BODY_BYTES", kind: "string", arg: "N", doc: `largest forwarded request body (default ${DEFAULT_INPUT_LIMITS.maxBodyBytes})` },
   { flag: "decision-timeout-ms", env: "WARD_DECISION_TIMEOUT_MS", kind: "string", arg: "MS", doc: "decision budget; over it the answer is a timeout deny (default 100)" },
   { flag: "max-in-flight", env: "WARD_MAX_IN_FLIGHT", kind: "string", arg: "N", doc: "Check calls one connection may have open at once (default 1000)" },
+  { flag: "stream-table-renewal", env: "WARD_STREAM_TABLE_RENEWAL", kind: "string", arg: "on|off", doc: "give each connection's HTTP/2 stream table a fresh Map after every full garbage collection, so long-lived connections do not promote every call's stream (default on)" },
   { flag: "shutdown-grace-ms", env: "WARD_SHUTDOWN_GRACE_MS", kind: "string", arg: "MS", doc: "time in-flight calls get to finish at shutdown, then the audit log to take its last records (at least 2 s) (default 10000)" },
   { flag: "audit-log", env: "WARD_AUDIT_LOG", kind: "string", arg: "FILE|stdout|off", doc: "where decision records go (default stdout)" },
   { flag: "audit-input", env: "WARD_AUDIT_INPUT", kind: "string", arg: "full|none", doc: "record the normalized input for replay (default full)" },
@@ -327,6 +333,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
   const maxBodyBytes = integer("max-body-bytes", DEFAULT_INPUT_LIMITS.maxBodyBytes, 0, 512 * 1024 * 1024);
   const decisionTimeoutMs = integer("decision-timeout-ms", 100, 1, 60_000);
   const maxInFlight = integer("max-in-flight", 1000, 1, 1_000_000);
+  const streamTableRenewal = oneOf("stream-table-renewal", STREAM_TABLE_RENEWAL, "on") === "on";
   const shutdownGraceMs = integer("shutdown-grace-ms", 10_000, 0, 3_600_000);
 
   // Audit.
@@ -384,6 +391,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     maxBodyBytes,
     decisionTimeoutMs,
     maxInFlight,
+    streamTableRenewal,
     shutdownGraceMs,
     audit: { destination, input: auditInput, redact, sampleAllowed, bufferBytes, maxPendingBytes, backlogFull },
     shadow,

@@ -13,7 +13,7 @@ import type { ShadowEvaluator } from "./audit/shadow.js";
 import type { AuditSink } from "./audit/sink.js";
 import { loadServeConfig, serveUsage } from "./config.js";
 import type { DecisionDeps } from "./decide.js";
-import type { TlsMaterial } from "./ext-authz/server.js";
+import type { ExtAuthzServer, TlsMaterial } from "./ext-authz/server.js";
 import type { DecisionEvent } from "./ext-authz/service.js";
 import type { OperationalLogDestination } from "./operational-log.js";
 import type { RunningHttpServer } from "./http/server.js";
@@ -256,11 +256,14 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
   const auditGate = config.audit.backlogFull === "deny" && sink ? createAuditGate(sink, log) : undefined;
   const redactHeaders = new Set([...DEFAULT_REDACTED_HEADERS, ...config.audit.redact]);
   const includeInput = config.audit.input === "full";
+  const grpcTransport: { renewalStats?: ExtAuthzServer["streamTableRenewal"] } = {};
   const metrics = createMetrics({
     certificateCache: () => resolver.stats(),
     auditSink: () => sink?.stats(),
     operationalLog: () => operationalLog.stats(),
     policyCompiler: () => compiler.stats(),
+    // The gRPC server is created below; until then there is nothing to count.
+    streamTableRenewal: () => grpcTransport.renewalStats?.(),
   });
   metrics.observePolicyStore(store);
 
@@ -330,8 +333,10 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     ...(tls ? { tls } : {}),
     maxReceiveMessageBytes: config.maxMessageBytes * TRANSPORT_LIMIT_FACTOR,
     maxConcurrentStreams: config.maxInFlight,
+    streamTableRenewal: config.streamTableRenewal,
     log,
   });
+  grpcTransport.renewalStats = () => grpcServer.streamTableRenewal();
 
   let grpcListening = false;
   let grpcAddresses: string[];

@@ -55,6 +55,8 @@ export interface MetricsOptions {
   readonly operationalLog?: () => OperationalLogStats | undefined;
   /** The policy compiler's counters (`compiler.stats()`), read at scrape time. */
   readonly policyCompiler?: () => PolicyCompilerStats | undefined;
+  /** The gRPC server's HTTP/2 stream table renewal (`server.streamTableRenewal()`), read at scrape time. */
+  readonly streamTableRenewal?: () => { readonly supported: boolean | undefined; readonly renewals: number } | undefined;
   /** Register prom-client's process and Node.js metrics (`process_*`, `nodejs_*`). Default true. */
   readonly processMetrics?: boolean;
   /** Most distinct policy names kept as label values; later names are counted under `_other`. Default 500. */
@@ -309,6 +311,17 @@ export function createMetrics(options: MetricsOptions = {}): WardMetrics {
     collect() {
       this.reset();
       this.inc(finite(logStats?.()?.droppedLines));
+    },
+  });
+
+  const renewalStats = options.streamTableRenewal;
+  new Counter({
+    name: "ward_http2_stream_table_renewals_total",
+    help: "HTTP/2 connections' stream tables given a fresh Map after a full garbage collection (--stream-table-renewal; docs/serve.md, \"A long-lived connection\").",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(finite(renewalStats?.()?.renewals));
     },
   });
 

@@ -16,6 +16,7 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { CheckService } from "./service.js";
 import { AUTHORIZATION_SERVICE } from "./protos.js";
+import { startStreamMapRenewal, type StreamMapRenewal } from "./stream-map-renewal.js";
 
 /** A listen address: TCP or a Unix domain socket. */
 export type ListenAddress =
@@ -50,6 +51,11 @@ export interface ExtAuthzServerOptions {
   readonly maxReceiveMessageBytes: number;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: Check calls one connection may have open at once. */
   readonly maxConcurrentStreams: number;
+  /**
+   * Renew each connection's HTTP/2 stream table after every full garbage
+   * collection (stream-map-renewal.ts); default true.
+   */
+  readonly streamTableRenewal?: boolean;
   readonly log?: ServerLog;
 }
 
@@ -65,6 +71,8 @@ export interface ExtAuthzServer {
    * `true` when everything finished in time.
    */
   shutdown(graceMs: number): Promise<boolean>;
+  /** The stream table renewal's state: whether it works here (undefined before the first connection, or when off) and how many tables it replaced. */
+  streamTableRenewal(): { readonly supported: boolean | undefined; readonly renewals: number };
 }
 
 /**
@@ -95,6 +103,7 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
 
   let shuttingDown = false;
   const unixPaths: string[] = [];
+  const renewal: StreamMapRenewal | undefined = options.streamTableRenewal === false ? undefined : startStreamMapRenewal(server, options.log);
 
   function credentialsFor(address: ListenAddress): grpc.ServerCredentials {
     if (address.kind === "unix" || !options.tls) return grpc.ServerCredentials.createInsecure();
@@ -157,8 +166,13 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
           resolve(true);
         });
       }).finally(async () => {
+        renewal?.stop();
         for (const path of unixPaths) await unlink(path).catch(() => undefined);
       });
+    },
+
+    streamTableRenewal() {
+      return { supported: renewal?.supported(), renewals: renewal?.renewals() ?? 0 };
     },
   };
 }

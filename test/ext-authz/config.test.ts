@@ -29,6 +29,7 @@ describe("ward serve configuration", () => {
       audit: { destination: { kind: "stdout" }, input: "full", redact: [], sampleAllowed: 1, bufferBytes: 262144, maxPendingBytes: 64 * 1024 * 1024, backlogFull: "drop" },
       http: { host: "127.0.0.1", port: 8181 },
       policyCheckThread: "auto",
+      streamTableRenewal: true,
       logLevel: "info",
     });
     expect(c.tls).toBeUndefined();
@@ -52,7 +53,7 @@ describe("ward serve configuration", () => {
       "--certificate-checks", "when-needed",
       "--caller-header", "x-peer", "--would-deny-header=x-audit", "--expose-deny-reason",
       "--max-message-bytes", "65536", "--max-headers", "50", "--max-header-bytes", "8192", "--max-body-bytes", "0",
-      "--decision-timeout-ms", "250", "--max-in-flight", "64", "--shutdown-grace-ms", "0",
+      "--decision-timeout-ms", "250", "--max-in-flight", "64", "--stream-table-renewal", "off", "--shutdown-grace-ms", "0",
       "--audit-log", "/var/log/ward.log", "--audit-input", "none", "--audit-redact", "X-Api-Key", "--audit-sample-allowed", "0.25", "--audit-buffer-bytes", "65536",
       "--audit-max-pending-bytes", "8388608", "--audit-backlog-full", "deny",
       "--shadow", "candidate", "--policy-check-thread", "never", "--http", "off", "--log-level", "debug",
@@ -80,6 +81,7 @@ describe("ward serve configuration", () => {
       maxBodyBytes: 0,
       decisionTimeoutMs: 250,
       maxInFlight: 64,
+      streamTableRenewal: false,
       shutdownGraceMs: 0,
       audit: { destination: { kind: "file", path: "/var/log/ward.log" }, input: "none", redact: ["x-api-key"], sampleAllowed: 0.25, bufferBytes: 65536, maxPendingBytes: 8388608, backlogFull: "deny" },
       shadow: ["candidate"],
@@ -147,6 +149,7 @@ describe("ward serve configuration", () => {
     expect(errors(["--policies", "p", "--audit-max-pending-bytes", "65536"])).toEqual(["`--audit-max-pending-bytes` must be between 2097152 and 68719476736, not 65536"]);
     expect(errors(["--policies", "p"], { WARD_POLICY_CHECK_THREAD: "sometimes" })).toEqual(["`WARD_POLICY_CHECK_THREAD` must be one of auto, always, never, not `sometimes`"]);
     expect(errors(["--policies", "p", "--audit-backlog-full", "block"])).toEqual(["`--audit-backlog-full` must be one of drop, deny, not `block`"]);
+    expect(errors(["--policies", "p"], { WARD_STREAM_TABLE_RENEWAL: "yes" })).toEqual(["`WARD_STREAM_TABLE_RENEWAL` must be one of on, off, not `yes`"]);
     // Denying for want of a record only means something when records are written.
     expect(errors(["--policies", "p", "--audit-log", "off"], { WARD_AUDIT_BACKLOG_FULL: "deny" })).toEqual(["`WARD_AUDIT_BACKLOG_FULL` deny needs audit records, but `--audit-log` is off"]);
     expect(errors(["--policies", "p", "--xfcc-proxy-may-call-as-itself"])).toEqual(["`--xfcc-proxy-may-call-as-itself` only means something when `xfcc` is one of the identity sources"]);

@@ -48,8 +48,18 @@ interface Ready {
   pid: number;
 }
 
-function serve(args: string[]): { child: ChildProcess; ready: Promise<Ready>; exit: Promise<number | null>; closed: Promise<void>; stderr: () => string; stdout: () => string } {
-  const child = spawn(process.execPath, [MAIN, "serve", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+/** Node options and environment for the child, beside `ward serve`'s own arguments. */
+interface ChildOptions {
+  readonly nodeArgs?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+function serve(args: string[], options: ChildOptions = {}): { child: ChildProcess; ready: Promise<Ready>; exit: Promise<number | null>; closed: Promise<void>; stderr: () => string; stdout: () => string } {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAIN, "serve", ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+  });
   children.push(child);
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -163,6 +173,38 @@ describe("ward serve (a real process)", () => {
     expect(records.find((r) => r["type"] === "decision" && r["decision_id"] === "audit-1")).toMatchObject({ mode: "audit", outcome: "deny", allowed: true, would_deny: true });
     // Live allowed the charge, the candidate denies it: a shadow record says so.
     expect(records.find((r) => r["type"] === "shadow" && r["decision_id"] === "shadow-1")).toBeDefined();
+  });
+
+  it("renews its connections' HTTP/2 stream tables after a full collection, as /metrics counts, unless --stream-table-renewal off", async () => {
+    dir = mkdtempSync(join(tmpdir(), "ward-serve-"));
+    for (const renewal of ["on", "off"] as const) {
+      const collectFile = join(dir, `collect-${renewal}`);
+      const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--audit-log", "off", "--log-level", "warn", "--stream-table-renewal", renewal], {
+        nodeArgs: ["--expose-gc", "--import", join(ROOT, "test/ext-authz/fixtures/collect-on-request.mjs")],
+        env: { WARD_TEST_COLLECT_FILE: collectFile },
+      });
+      const ready = await ward.ready;
+      const renewals = async () => sample(await (await fetch(`http://${ready.http}/metrics`)).text(), "ward_http2_stream_table_renewals_total");
+      expect(await renewals()).toBe(0);
+      // A connection that stays open across the collection, as Envoy's does.
+      const client = authorizationClient(ready.grpc[0]!);
+      const call = () => client.check(envoyCheckRequest({ method: "POST", path: "/api/v1/charge", principal: CHECKOUT, destinationPrincipal: PAYMENTS_API }));
+      expect((await call()).status?.code ?? 0).toBe(0);
+      writeFileSync(collectFile, "");
+      expect(await until(() => !existsSync(collectFile))).toBe(true);
+      if (renewal === "on") {
+        expect(await until(async () => (await renewals()) >= 1)).toBe(true);
+      } else {
+        await new Promise((r) => setTimeout(r, 300)); // six looks of the detector, had it been running
+        expect(await renewals()).toBe(0);
+      }
+      // The renewed connection goes on deciding.
+      expect((await call()).status?.code ?? 0).toBe(0);
+      client.close();
+      ward.child.kill("SIGTERM");
+      expect(await ward.exit).toBe(0);
+      expect(ward.stderr()).not.toContain("renewal is off");
+    }
   });
 
   it("wires --xfcc-proxy-may-call-as-itself: a trusted proxy calling without XFCC is itself", async () => {

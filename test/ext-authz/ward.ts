@@ -59,6 +59,8 @@ export interface WardOptions {
   maxConcurrentStreams?: number;
   /** Leave health NOT_SERVING after start. */
   notServing?: boolean;
+  /** `--stream-table-renewal off` when false. */
+  streamTableRenewal?: boolean;
 }
 
 export interface RunningWard {
@@ -114,6 +116,7 @@ export async function startWard(options: WardOptions = {}): Promise<RunningWard>
     ...(options.tls ? { tls: options.tls } : {}),
     maxReceiveMessageBytes: options.maxReceiveMessageBytes ?? 4 * (options.maxMessageBytes ?? 64 * 1024),
     maxConcurrentStreams: options.maxConcurrentStreams ?? 1000,
+    ...(options.streamTableRenewal !== undefined ? { streamTableRenewal: options.streamTableRenewal } : {}),
   });
   const [tcp, unix] = await server.start();
   if (!options.notServing) server.setServing(store.current() !== undefined);
