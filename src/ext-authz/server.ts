@@ -71,7 +71,11 @@ export interface ExtAuthzServer {
    * `true` when everything finished in time.
    */
   shutdown(graceMs: number): Promise<boolean>;
-  /** The stream table renewal's state: whether it works here (undefined before the first connection, or when off) and how many tables it replaced. */
+  /**
+   * The stream table renewal's state: whether it works here (undefined until a
+   * full collection found a connection, and when it is off) and how many
+   * tables it replaced.
+   */
   streamTableRenewal(): { readonly supported: boolean | undefined; readonly renewals: number };
 }
 
