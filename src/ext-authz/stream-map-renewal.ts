@@ -27,7 +27,7 @@
  * and Node's session state (`session[kState].streams`, Node 20). It is safe
  * because Node reads that field afresh wherever it uses it, never keeping the
  * `Map` across a turn of the event loop, and the copy is made between turns
- * (on a timer), with every open stream in it. Where either is not shaped as
+ * (in an immediate of its own), with every open stream in it. Where either is not shaped as
  * expected (another Node or grpc-js version), nothing is changed, the
  * renewal stops and says why once; test/ext-authz/stream-map-renewal.test.ts
  * fails on such an upgrade.
@@ -58,40 +58,59 @@ export interface RenewalLog {
   warn(obj: object, msg?: string): void;
 }
 
-/** How often the full-collection detector looks (ms): a renewal follows a full collection within this. */
-const DETECT_EVERY_MS = 50;
-
 /** Called after every full collection (see `watchFullCollections`). */
 const fullCollectionListeners = new Set<() => void>();
-let detector: NodeJS.Timeout | undefined;
+/** Whether a canary is registered with `collected` (one at a time). */
+let armed = false;
 
 /**
- * Notices full collections without hooking into the collector: a `WeakRef`
- * to an object nothing else references is cleared by a full collection only
- * (V8's young-generation collections keep weak references' targets), so each
- * look that finds it cleared means one or more full collections ran since the
- * last. A `gc` PerformanceObserver would say so at once, but it adds a
- * callback and an entry to every young-generation collection (dozens a second
- * under load), and Node 24 has a reported loop of back-to-back collections
- * with one connected (nodejs/node#62721); 50 ms late is soon enough here.
- * A new canary made while a full collection is already marking survives it,
- * so that one may go unnoticed; the next is not.
+ * Notices full collections without hooking into the collector: a
+ * `FinalizationRegistry` reports its target only once a full collection has
+ * collected it (V8's young-generation collections keep such targets), so
+ * each report means one full collection ran. It registers a fresh canary
+ * each time, and nothing ever looks at the canary: an earlier version polled
+ * a `WeakRef` every 50 ms, and each `deref()` made during a collection's
+ * incremental marking (which under load lasts longer than that) kept the
+ * canary alive through it, so about half the full collections a busy server
+ * ran on its own went unnoticed, and its connections fell back into the trap
+ * this module is for (measured: 9 of 16 noticed, against 16 of 16 now;
+ * test/ext-authz/stream-map-renewal.test.ts). A `gc` PerformanceObserver
+ * would see every collection too, but it adds a callback and an entry to
+ * every young-generation collection (dozens a second under load), and Node 24
+ * has a reported loop of back-to-back collections with one connected
+ * (nodejs/node#62721).
+ *
+ * A canary registered while the next full collection is already marking
+ * survives that one, so of two back-to-back full collections the second may
+ * go unnoticed; the one after is not. The listeners run in a turn of the
+ * event loop of their own (`setImmediate`), never inside other JavaScript.
  */
-function watchFullCollections(): void {
-  if (detector !== undefined) return;
-  let canary = new WeakRef({});
-  detector = setInterval(() => {
-    if (canary.deref() !== undefined) return;
-    canary = new WeakRef({});
+const collected = new FinalizationRegistry<undefined>(() => {
+  armed = false;
+  if (fullCollectionListeners.size === 0) return;
+  arm();
+  setImmediate(() => {
     for (const listener of fullCollectionListeners) listener();
-  }, DETECT_EVERY_MS);
-  detector.unref();
+  }).unref();
+});
+
+function arm(): void {
+  if (armed) return;
+  armed = true;
+  collected.register({}, undefined);
 }
 
-function unwatchIfUnused(): void {
-  if (fullCollectionListeners.size > 0 || detector === undefined) return;
-  clearInterval(detector);
-  detector = undefined;
+/**
+ * Calls `listener` after every full garbage collection (see `collected`
+ * above for which ones); returns the function that stops it. Exported for the
+ * tests; the renewal below is its only user.
+ */
+export function watchFullCollections(listener: () => void): () => void {
+  fullCollectionListeners.add(listener);
+  arm();
+  return () => {
+    fullCollectionListeners.delete(listener);
+  };
 }
 
 /** Finds the session's private state (`session[kState]`) and checks its shape; undefined when it is not as expected. */
@@ -196,11 +215,9 @@ export function startStreamMapRenewal(server: grpc.Server, log?: RenewalLog): St
 
   function stop(): void {
     stopped = true;
-    fullCollectionListeners.delete(onFullCollection);
-    unwatchIfUnused();
+    unwatch();
   }
 
-  fullCollectionListeners.add(onFullCollection);
-  watchFullCollections();
+  const unwatch = watchFullCollections(onFullCollection);
   return { supported: () => supported, renewals: () => renewals, stop };
 }
