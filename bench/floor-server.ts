@@ -6,8 +6,11 @@
  * same options for speed (TRANSPORT_OPTIONS), and each connection's HTTP/2
  * stream table renewed after every full collection (stream-map-renewal.ts),
  * unless WARD_STREAM_TABLE_RENEWAL=off, the variable `ward serve` reads for the
- * same switch. Run as a separate process:
- *   tsx bench/floor-server.ts [port]   (prints `listening <port>` when ready)
+ * same switch. With `plain`, it is grpc-js as anyone would run it: default
+ * options (channelz on) and no renewal, the floor as issue 4 describes it,
+ * shown beside the other so that both ratios are on record. Run as a separate
+ * process:
+ *   tsx bench/floor-server.ts [port] [plain]   (prints `listening <port>` when ready)
  */
 import * as grpc from "@grpc/grpc-js";
 import { TRANSPORT_OPTIONS } from "../src/ext-authz/server.js";
@@ -29,12 +32,13 @@ const service: grpc.ServiceDefinition = {
   },
 };
 
+const plain = process.argv[3] === "plain";
 // The same grpc-js options for speed as `ward serve` (channelz off), so the floor measures grpc-js as Ward runs it.
-const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024, ...TRANSPORT_OPTIONS });
+const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024, ...(plain ? {} : TRANSPORT_OPTIONS) });
 server.addService(service, {
   Check: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, ANSWER),
 });
-if (process.env["WARD_STREAM_TABLE_RENEWAL"] !== "off") startStreamMapRenewal(server, console);
+if (!plain && process.env["WARD_STREAM_TABLE_RENEWAL"] !== "off") startStreamMapRenewal(server, console);
 const port = Number(process.argv[2] ?? 0);
 server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
   if (err) {

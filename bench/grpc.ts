@@ -4,7 +4,9 @@
  *
  * - Servers run pinned with `taskset -c 1` (SERVER_CPU): the floor
  *   (bench/floor-server.ts: grpc-js with raw buffers and a constant answer, no
- *   protobuf work), then the built Ward (dist/main.js, as `npm start` runs
+ *   protobuf work, with `ward serve`'s transport options and stream table
+ *   renewal), the same floor as plain grpc-js (default options, no renewal;
+ *   its ratios are printed beside the others), then the built Ward (dist/main.js, as `npm start` runs
  *   it; the npm script builds first) with audit records off, written to a
  *   file, and written to stdout, the default,
  *   as a container runtime takes them: a pipe, drained by `cat` on core 0
@@ -67,6 +69,12 @@ const CLIENT_CPU = process.env["CLIENT_CPU"] ?? "0";
 const NODE_FLAGS = (process.env["BENCH_NODE_FLAGS"] ?? "").split(" ").filter((f) => f !== "");
 const ROOT = resolve(import.meta.dirname, "..");
 const CLK_TCK = 100;
+/**
+ * The floor with grpc-js's default options and no stream table renewal. The
+ * ratios that matter are against "floor", which runs grpc-js as Ward does, so
+ * that they are about Ward's own work; this one is printed beside them.
+ */
+const PLAIN_FLOOR = "floor (plain grpc-js)";
 
 interface ServerSpec {
   readonly name: string;
@@ -391,6 +399,7 @@ async function main(): Promise<void> {
   ];
   const specs: ServerSpec[] = [
     { name: "floor", args: () => ["bench/floor-server.ts", "0"], verify: verifyFloor },
+    { name: PLAIN_FLOOR, args: () => ["bench/floor-server.ts", "0", "plain"], verify: verifyFloor },
     { name: "ward (audit off)", args: wardArgs("off"), verify: verifyWard },
     { name: "ward (audit to file)", args: wardArgs("file"), verify: verifyWard },
     { name: "ward (audit to stdout)", args: wardArgs("stdout"), verify: verifyWard, stdoutDrained: true },
@@ -426,6 +435,7 @@ async function main(): Promise<void> {
   }
   const median = (runs: LoadResult[]) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor((runs.length - 1) / 2)]!;
   const floor = results.get("floor")!;
+  const plainFloor = results.get(PLAIN_FLOOR)!;
   for (const [title, pickRuns] of [
     ["on a new connection", (r: { m16: LoadResult[] }) => r.m16],
     ["in the steady state (one full collection 0.3 s into the connection)", (r: { m16Steady: LoadResult[] }) => r.m16Steady],
@@ -445,6 +455,8 @@ async function main(): Promise<void> {
           `  ${name} / floor, ${label} of ${ROUNDS}: throughput ${(w16.rps / f16.rps).toFixed(2)}, CPU per call ${(f16.cpuMicrosPerCall / w16.cpuMicrosPerCall).toFixed(2)} (floor CPU ÷ Ward CPU), without GC pauses ${withoutGc.toFixed(2)}`,
         );
       }
+      const plainRatio = (pick: (runs: LoadResult[]) => LoadResult) => (pick(pickRuns(w)).rps / pick(pickRuns(plainFloor)).rps).toFixed(2);
+      console.log(`  ${name} / ${PLAIN_FLOOR}, throughput: best ${plainRatio(best)}, median ${plainRatio(median)}`);
     }
   }
   await costSplit(message);
