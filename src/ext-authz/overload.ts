@@ -4,9 +4,11 @@
  * never waits for another inside the process), so when Ward falls behind,
  * requests wait outside it — in socket buffers — and the only symptom inside
  * is an event loop that runs late. A timer measures how late it fires; while
- * the loop has recently been late by more than the decision budget, calls are
- * answered `overloaded` at once (a cheap, fail-closed deny) instead of being
- * decided after Envoy has likely given up on them.
+ * the loop has recently been late by more than the decision budget, calls that
+ * may have waited through that lateness longer than their gRPC timeout (or
+ * that carry none) are answered `overloaded` at once (a cheap, fail-closed
+ * deny) instead of being decided after Envoy has likely given up on them; the
+ * comparison is the Check service's (service.ts).
  */
 import type { OverloadSignal } from "./service.js";
 
@@ -48,6 +50,8 @@ export function createLoopDelayMonitor(options: LoopDelayOptions): LoopDelayMoni
   return {
     overloaded: () => overloaded,
     lastDelayMs: () => delay,
+    // The stall began at most one interval before the tick that was due: it lasted from `delay` to `delay + interval`.
+    longestWaitMs: () => delay + interval,
     close: () => clearInterval(timer),
   };
 }

@@ -59,6 +59,8 @@ export interface ProgramSource {
 /** Signals that the process is too busy to answer within its budget (see `createLoopDelayMonitor`). */
 export interface OverloadSignal {
   overloaded(): boolean;
+  /** The longest a call read now may have waited unread through the last stall of the event loop (ms). */
+  longestWaitMs(): number;
 }
 
 /** Everything the Check service needs, built once at startup. */
@@ -124,6 +126,14 @@ function takeDecoded(received: ReceivedCheck): DecodedCheckRequest {
   return decoded ?? { ok: false, reason: "malformed_request", detail: "the request message was already handled" };
 }
 
+
+/** Why a call was shed: the stall it may have waited through, against its budget. */
+function overloadDetail(waitMs: number, leftMs: number): string {
+  const stall = `the event loop stalled for up to ${waitMs.toFixed(0)} ms`;
+  return Number.isFinite(leftMs)
+    ? `${stall}, at least the ${Math.max(0, leftMs).toFixed(0)} ms the caller's gRPC timeout gave the call`
+    : `${stall}, over the decision budget, and the call carries no gRPC timeout`;
+}
 
 /** Creates the Check service. */
 export function createCheckService(options: CheckServiceOptions): CheckService {
@@ -208,9 +218,14 @@ export function createCheckService(options: CheckServiceOptions): CheckService {
       } else {
         raw = decoded.raw;
         const deadline = call.getDeadline();
-        if (options.overload?.overloaded()) {
-          outcome = refuse("overloaded", revision, "the event loop is behind by more than the decision budget");
-        } else if (deadline instanceof Date ? deadline.getTime() <= time : typeof deadline === "number" && deadline <= time) {
+        // grpc-js sets the deadline from `grpc-timeout` when it reads the call, so `left` is about
+        // the caller's whole timeout even if the call waited unread through a stall (Infinity without one).
+        const left = (deadline instanceof Date ? deadline.getTime() : typeof deadline === "number" ? deadline : Infinity) - time;
+        // Shed after a stall only a call that may have waited unread longer than its caller waits for
+        // it; without a timeout, any stall over the decision budget (the monitor's threshold) sheds it.
+        if (options.overload?.overloaded() && !(options.overload.longestWaitMs() < (Number.isFinite(left) ? left : 0))) {
+          outcome = refuse("overloaded", revision, overloadDetail(options.overload.longestWaitMs(), left));
+        } else if (left <= 0) {
           outcome = refuse("timeout", revision, "the caller's gRPC deadline had passed before the decision started");
         } else if (options.auditGate?.accepting() === false) {
           outcome = refuse("audit_unavailable", revision, AUDIT_UNAVAILABLE_DETAIL);

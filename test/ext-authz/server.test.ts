@@ -298,6 +298,29 @@ describe("ward ext_authz server (in-process, real policies, engine, identity and
     expect((await c.check(charge())).status?.code ?? 0).toBe(0);
   });
 
+  it("sheds after a stall only the calls whose gRPC timeout the stall could have used up", async () => {
+    const w = await ward({ overloadThresholdMs: 50 });
+    const c = client(w.tcp);
+    expect((await c.check(charge())).status?.code ?? 0).toBe(0);
+    // A 150 ms stall (a long garbage collection, say), then three calls read right after it.
+    busyWait(150);
+    const [noTimeout, longTimeout, shortTimeout] = await Promise.all([
+      c.check(charge()),
+      c.check(charge(), { deadline: Date.now() + 5000 }),
+      c.check(charge(), { deadline: Date.now() + 100 }),
+    ]);
+    // Without a timeout, Ward cannot tell how long the caller waits: shed, as before.
+    expect(answerMetadata(noTimeout)).toMatchObject({ allowed: false, reason: "overloaded" });
+    // Envoy still waits for this one (5 s from when it was sent): decided, allowed.
+    expect(longTimeout.status?.code ?? 0).toBe(0);
+    expect(answerMetadata(longTimeout)).toMatchObject({ allowed: true, reason: "allowed" });
+    // 100 ms is less than the stall: the caller may have given up; shed, and the record says why.
+    expect(answerMetadata(shortTimeout)).toMatchObject({ allowed: false, reason: "overloaded" });
+    const details = w.events.filter((e) => e.outcome.decision.reason === "overloaded").map((e) => e.error);
+    expect(details).toContainEqual(expect.stringMatching(/^the event loop stalled for up to \d+ ms, at least the \d+ ms the caller's gRPC timeout gave the call$/));
+    expect(details).toContainEqual(expect.stringMatching(/^the event loop stalled for up to \d+ ms, over the decision budget, and the call carries no gRPC timeout$/));
+  });
+
   it("fails closed on exceptions and with no policy set; a failing hook changes nothing", async () => {
     const w = await ward({
       wrapDeps: (deps) => ({
