@@ -18,6 +18,7 @@ import {
   MIN_AUDIT_MAX_PENDING_BYTES,
   type AuditBacklogFull,
 } from "./audit/buffering.js";
+import { DEFAULT_HEAP_GROWING_PERCENT, type HeapGrowingSetting } from "./heap-growth.js";
 import { DEFAULT_INPUT_LIMITS } from "./input/build.js";
 
 /** A gRPC listen address. */
@@ -60,6 +61,8 @@ export interface ServeConfig {
   readonly maxInFlight: number;
   /** Whether each connection's HTTP/2 stream table is renewed after every full garbage collection (`--stream-table-renewal`). */
   readonly streamTableRenewal: boolean;
+  /** V8's `--heap-growing-percent` for the process (`--heap-growing-percent`; src/heap-growth.ts). */
+  readonly heapGrowingPercent: HeapGrowingSetting;
   readonly shutdownGraceMs: number;
   readonly audit: {
     readonly destination: AuditDestination;
@@ -129,6 +132,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { flag: "decision-timeout-ms", env: "WARD_DECISION_TIMEOUT_MS", kind: "string", arg: "MS", doc: "decision budget; over it the answer is a timeout deny (default 100)" },
   { flag: "max-in-flight", env: "WARD_MAX_IN_FLIGHT", kind: "string", arg: "N", doc: "Check calls one connection may have open at once (default 1000)" },
   { flag: "stream-table-renewal", env: "WARD_STREAM_TABLE_RENEWAL", kind: "string", arg: "on|off", doc: "give each connection's HTTP/2 stream table a fresh Map after every full garbage collection, so long-lived connections do not promote every call's stream (default on)" },
+  { flag: "heap-growing-percent", env: "WARD_HEAP_GROWING_PERCENT", kind: "string", arg: "N|node", doc: `how much the heap may grow between full garbage collections, in per cent (V8's flag), so that each one pauses briefly; node: V8's own heuristics (default ${DEFAULT_HEAP_GROWING_PERCENT}, unless Node was given the V8 flag)` },
   { flag: "shutdown-grace-ms", env: "WARD_SHUTDOWN_GRACE_MS", kind: "string", arg: "MS", doc: "time in-flight calls get to finish at shutdown, then the audit log to take its last records (at least 2 s) (default 10000)" },
   { flag: "audit-log", env: "WARD_AUDIT_LOG", kind: "string", arg: "FILE|stdout|off", doc: "where decision records go (default stdout)" },
   { flag: "audit-input", env: "WARD_AUDIT_INPUT", kind: "string", arg: "full|none", doc: "record the normalized input for replay (default full)" },
@@ -334,6 +338,9 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
   const decisionTimeoutMs = integer("decision-timeout-ms", 100, 1, 60_000);
   const maxInFlight = integer("max-in-flight", 1000, 1, 1_000_000);
   const streamTableRenewal = oneOf("stream-table-renewal", STREAM_TABLE_RENEWAL, "on") === "on";
+  const heapGrowingText = raw("heap-growing-percent");
+  const heapGrowingPercent: HeapGrowingSetting =
+    heapGrowingText === "node" ? "node" : { percent: integer("heap-growing-percent", DEFAULT_HEAP_GROWING_PERCENT, 10, 1000), explicit: heapGrowingText !== undefined };
   const shutdownGraceMs = integer("shutdown-grace-ms", 10_000, 0, 3_600_000);
 
   // Audit.
@@ -392,6 +399,7 @@ export function parseServeConfig(argv: readonly string[], env: Readonly<Record<s
     decisionTimeoutMs,
     maxInFlight,
     streamTableRenewal,
+    heapGrowingPercent,
     shutdownGraceMs,
     audit: { destination, input: auditInput, redact, sampleAllowed, bufferBytes, maxPendingBytes, backlogFull },
     shadow,

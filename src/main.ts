@@ -12,6 +12,7 @@ import type { AuditMode } from "./audit/record.js";
 import type { ShadowEvaluator } from "./audit/shadow.js";
 import type { AuditSink } from "./audit/sink.js";
 import { loadServeConfig, serveUsage } from "./config.js";
+import { applyHeapGrowth } from "./heap-growth.js";
 import type { DecisionDeps } from "./decide.js";
 import type { ExtAuthzServer, TlsMaterial } from "./ext-authz/server.js";
 import type { DecisionEvent } from "./ext-authz/service.js";
@@ -135,6 +136,8 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
     return EXIT_USAGE;
   }
   const config = parsed.config;
+  // Before the policies load: it sets the limit of the first full collection after them.
+  const heapGrowingPercent = applyHeapGrowth(config.heapGrowingPercent);
   const {
     pino,
     DEFAULT_REDACTED_HEADERS,
@@ -406,7 +409,10 @@ async function serveHolding(argv: readonly string[], held: ReturnType<typeof hol
       pid: process.pid,
     })}\n`,
   );
-  log.info({ grpc: grpcAddresses, http: http?.url ?? "off", revision: store.current()?.revision, mode: config.mode }, "ward serving");
+  log.info(
+    { grpc: grpcAddresses, http: http?.url ?? "off", revision: store.current()?.revision, mode: config.mode, heap_growing_percent: heapGrowingPercent ?? "node" },
+    "ward serving",
+  );
 
   return new Promise<number>((resolve) => {
     let stopping = false;

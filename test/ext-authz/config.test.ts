@@ -30,6 +30,7 @@ describe("ward serve configuration", () => {
       http: { host: "127.0.0.1", port: 8181 },
       policyCheckThread: "auto",
       streamTableRenewal: true,
+      heapGrowingPercent: { percent: 50, explicit: false },
       logLevel: "info",
     });
     expect(c.tls).toBeUndefined();
@@ -53,7 +54,7 @@ describe("ward serve configuration", () => {
       "--certificate-checks", "when-needed",
       "--caller-header", "x-peer", "--would-deny-header=x-audit", "--expose-deny-reason",
       "--max-message-bytes", "65536", "--max-headers", "50", "--max-header-bytes", "8192", "--max-body-bytes", "0",
-      "--decision-timeout-ms", "250", "--max-in-flight", "64", "--stream-table-renewal", "off", "--shutdown-grace-ms", "0",
+      "--decision-timeout-ms", "250", "--max-in-flight", "64", "--stream-table-renewal", "off", "--heap-growing-percent", "80", "--shutdown-grace-ms", "0",
       "--audit-log", "/var/log/ward.log", "--audit-input", "none", "--audit-redact", "X-Api-Key", "--audit-sample-allowed", "0.25", "--audit-buffer-bytes", "65536",
       "--audit-max-pending-bytes", "8388608", "--audit-backlog-full", "deny",
       "--shadow", "candidate", "--policy-check-thread", "never", "--http", "off", "--log-level", "debug",
@@ -82,6 +83,7 @@ describe("ward serve configuration", () => {
       decisionTimeoutMs: 250,
       maxInFlight: 64,
       streamTableRenewal: false,
+      heapGrowingPercent: { percent: 80, explicit: true },
       shutdownGraceMs: 0,
       audit: { destination: { kind: "file", path: "/var/log/ward.log" }, input: "none", redact: ["x-api-key"], sampleAllowed: 0.25, bufferBytes: 65536, maxPendingBytes: 8388608, backlogFull: "deny" },
       shadow: ["candidate"],
@@ -89,6 +91,13 @@ describe("ward serve configuration", () => {
       logLevel: "debug",
     });
     expect(c.http).toBeUndefined();
+  });
+
+  it("takes --heap-growing-percent as a percentage from 10 to 1000, or node", () => {
+    expect(ok(["--policies", "p", "--heap-growing-percent", "node"]).heapGrowingPercent).toBe("node");
+    expect(ok(["--policies", "p"], { WARD_HEAP_GROWING_PERCENT: "200" }).heapGrowingPercent).toEqual({ percent: 200, explicit: true });
+    expect(errors(["--policies", "p", "--heap-growing-percent", "5"])).toEqual(["`--heap-growing-percent` must be between 10 and 1000, not 5"]);
+    expect(errors(["--policies", "p", "--heap-growing-percent", "half"])).toEqual(["`--heap-growing-percent` must be a whole number, not `half`"]);
   });
 
   it("takes every flag from its WARD_* variable, flags winning", () => {

@@ -195,7 +195,7 @@ describe("ward serve (a real process)", () => {
       if (renewal === "on") {
         expect(await until(async () => (await renewals()) >= 1)).toBe(true);
       } else {
-        await new Promise((r) => setTimeout(r, 300)); // six looks of the detector, had it been running
+        await new Promise((r) => setTimeout(r, 300)); // ample time for a renewal, had it been running
         expect(await renewals()).toBe(0);
       }
       // The renewed connection goes on deciding.
@@ -204,6 +204,24 @@ describe("ward serve (a real process)", () => {
       ward.child.kill("SIGTERM");
       expect(await ward.exit).toBe(0);
       expect(ward.stderr()).not.toContain("renewal is off");
+    }
+  });
+
+  it("sets V8's heap growth (50% by default), leaves one given to Node alone, and says which in its serving line", async () => {
+    const cases: { nodeArgs: string[]; args: string[]; logged: number | string }[] = [
+      { nodeArgs: [], args: [], logged: 50 },
+      { nodeArgs: ["--heap-growing-percent=30"], args: [], logged: "node" },
+      { nodeArgs: ["--heap-growing-percent=30"], args: ["--heap-growing-percent", "70"], logged: 70 },
+      { nodeArgs: [], args: ["--heap-growing-percent", "node"], logged: "node" },
+    ];
+    for (const c of cases) {
+      const ward = serve(["--policies", "policies", "--grpc", "127.0.0.1:0", "--http", "off", "--audit-log", "off", "--log-level", "info", ...c.args], { nodeArgs: c.nodeArgs });
+      await ward.ready;
+      expect(await until(() => ward.stderr().includes('"msg":"ward serving"'))).toBe(true);
+      const line = ward.stderr().split("\n").find((l) => l.includes('"msg":"ward serving"'))!;
+      expect(JSON.parse(line)).toMatchObject({ heap_growing_percent: c.logged });
+      ward.child.kill("SIGTERM");
+      expect(await ward.exit).toBe(0);
     }
   });
 
