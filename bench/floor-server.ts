@@ -3,17 +3,19 @@
  * `envoy.service.auth.v3.Authorization/Check` with raw buffers and one
  * constant pre-encoded answer, no protobuf work at all. Whatever Ward costs
  * beyond this is Ward's own work. It runs grpc-js as `ward serve` does: the
- * same options for speed (TRANSPORT_OPTIONS), and each connection's HTTP/2
- * stream table renewed after every full collection (stream-map-renewal.ts),
- * unless WARD_STREAM_TABLE_RENEWAL=off, the variable `ward serve` reads for the
- * same switch. With `plain`, it is grpc-js as anyone would run it: default
- * options (channelz on) and no renewal, the floor as issue 4 describes it,
+ * same options for speed (TRANSPORT_OPTIONS), V8's heap growth as `ward serve`
+ * sets it by default (heap-growth.ts), and each connection's HTTP/2 stream
+ * table renewed after every full collection (stream-map-renewal.ts), unless
+ * WARD_STREAM_TABLE_RENEWAL=off, the variable `ward serve` reads for the same
+ * switch. With `plain`, it is grpc-js as anyone would run it: default
+ * options (channelz on), V8's own heap growth and no renewal, the floor as issue 4 describes it,
  * shown beside the other so that both ratios are on record. Run as a separate
  * process:
  *   tsx bench/floor-server.ts [port] [plain]   (prints `listening <port>` when ready)
  */
 import * as grpc from "@grpc/grpc-js";
 import { TRANSPORT_OPTIONS } from "../src/ext-authz/server.js";
+import { applyHeapGrowth, DEFAULT_HEAP_GROWING_PERCENT } from "../src/heap-growth.js";
 import { startStreamMapRenewal } from "../src/ext-authz/stream-map-renewal.js";
 
 const CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
@@ -33,6 +35,7 @@ const service: grpc.ServiceDefinition = {
 };
 
 const plain = process.argv[3] === "plain";
+if (!plain) applyHeapGrowth({ percent: DEFAULT_HEAP_GROWING_PERCENT, explicit: false });
 // The same grpc-js options for speed as `ward serve` (channelz off), so the floor measures grpc-js as Ward runs it.
 const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024, ...(plain ? {} : TRANSPORT_OPTIONS) });
 server.addService(service, {
