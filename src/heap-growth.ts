@@ -9,10 +9,11 @@
  * own heuristics let Ward's heap (about 28 MB live) grow to 100 MB or more
  * before collecting, so a full collection came every 8 to 10 s and paused the
  * process for 160 to 240 ms (measured with `ward serve` at 16 calls in flight,
- * audit records to a file, one core). A pause that long outlasts many callers'
- * timeouts, and shed calls (`overloaded`) after it. Growing by half instead, a
- * full collection comes about once a second and pauses 25 to 40 ms, for about
- * the same CPU per call (docs/serve.md, "Garbage collection pauses").
+ * audit records to a file, one core): more than the decision budget, close to
+ * Envoy's usual 250 ms timeout, and calls without a gRPC timeout were shed
+ * (`overloaded`) after it. Growing by half instead, a full collection comes
+ * about once a second and pauses 22 to 40 ms, for about the same CPU per call
+ * (docs/serve.md, "Garbage collection pauses"; `npm run bench:open-loop`).
  *
  * V8 reads the value each time it sets the next limit, so setting it with
  * `v8.setFlagsFromString` after start-up takes effect (tested in
@@ -46,8 +47,9 @@ export function heapGrowthFlag(setting: HeapGrowingSetting, execArgv: readonly s
 
 /** Applies `setting` to this process; returns the percentage Ward set, or undefined when it left V8 as it was. */
 export function applyHeapGrowth(setting: HeapGrowingSetting, execArgv: readonly string[] = process.execArgv): number | undefined {
+  if (setting === "node") return undefined;
   const flag = heapGrowthFlag(setting, execArgv);
   if (flag === undefined) return undefined;
   setFlagsFromString(flag);
-  return setting === "node" ? undefined : setting.percent;
+  return setting.percent;
 }
