@@ -286,39 +286,50 @@ describe("ward ext_authz server (in-process, real policies, engine, identity and
     expect(answerMetadata(r)["reason"]).toBe("timeout");
   });
 
+  // The calls these tests need decided carry a long gRPC timeout: on a busy machine the test's own
+  // event loop (which the server shares) can run late by more than the test's 50 ms threshold.
+  const patient = () => ({ deadline: Date.now() + 30_000 });
+
   it("denies with `overloaded` while the event loop runs later than the budget, then recovers", async () => {
     const w = await ward({ overloadThresholdMs: 50 });
     const c = client(w.tcp);
-    expect((await c.check(charge())).status?.code ?? 0).toBe(0);
+    expect((await c.check(charge(), patient())).status?.code ?? 0).toBe(0);
     // Stall the loop the server shares with this test; the monitor's next tick is 150 ms late.
     busyWait(150);
     const during = await c.check(charge());
     expect(answerMetadata(during)).toMatchObject({ allowed: false, reason: "overloaded" });
-    await new Promise((r) => setTimeout(r, 100));
-    expect((await c.check(charge())).status?.code ?? 0).toBe(0);
+    // The next on-time tick clears the flag: a call without a timeout is decided again.
+    let after = await c.check(charge());
+    for (let tries = 0; tries < 40 && answerMetadata(after)["reason"] === "overloaded"; tries++) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = await c.check(charge());
+    }
+    expect(answerMetadata(after)).toMatchObject({ allowed: true, reason: "allowed" });
   });
 
   it("sheds after a stall only the calls whose gRPC timeout the stall could have used up", async () => {
     const w = await ward({ overloadThresholdMs: 50 });
     const c = client(w.tcp);
-    expect((await c.check(charge())).status?.code ?? 0).toBe(0);
-    // A 150 ms stall (a long garbage collection, say), then three calls read right after it.
-    busyWait(150);
+    expect((await c.check(charge(), patient())).status?.code ?? 0).toBe(0);
+    // A 200 ms stall (a long garbage collection, say), then three calls read right after it.
+    busyWait(200);
     const [noTimeout, longTimeout, shortTimeout] = await Promise.all([
       c.check(charge()),
       c.check(charge(), { deadline: Date.now() + 5000 }),
-      c.check(charge(), { deadline: Date.now() + 100 }),
+      // On a busy machine the client may give up on this one before the answer comes: the record says what Ward did.
+      c.check(charge(), { deadline: Date.now() + 150 }).catch(() => undefined),
     ]);
     // Without a timeout, Ward cannot tell how long the caller waits: shed, as before.
     expect(answerMetadata(noTimeout)).toMatchObject({ allowed: false, reason: "overloaded" });
     // Envoy still waits for this one (5 s from when it was sent): decided, allowed.
     expect(longTimeout.status?.code ?? 0).toBe(0);
     expect(answerMetadata(longTimeout)).toMatchObject({ allowed: true, reason: "allowed" });
-    // 100 ms is less than the stall: the caller may have given up; shed, and the record says why.
-    expect(answerMetadata(shortTimeout)).toMatchObject({ allowed: false, reason: "overloaded" });
+    // 150 ms is less than the stall: the caller may have given up; shed, and the record says why.
+    if (shortTimeout !== undefined) expect(answerMetadata(shortTimeout)).toMatchObject({ allowed: false, reason: "overloaded" });
     const details = w.events.filter((e) => e.outcome.decision.reason === "overloaded").map((e) => e.error);
     expect(details).toContainEqual(expect.stringMatching(/^the event loop stalled for up to \d+ ms, at least the \d+ ms the caller's gRPC timeout gave the call$/));
     expect(details).toContainEqual(expect.stringMatching(/^the event loop stalled for up to \d+ ms, over the decision budget, and the call carries no gRPC timeout$/));
+    expect(w.events.filter((e) => e.outcome.decision.reason === "allowed")).toHaveLength(2);
   });
 
   it("fails closed on exceptions and with no policy set; a failing hook changes nothing", async () => {
