@@ -4,9 +4,10 @@
  *
  * - Servers run pinned with `taskset -c 1` (SERVER_CPU): the floor
  *   (bench/floor-server.ts: grpc-js with raw buffers and a constant answer, no
- *   protobuf work, with `ward serve`'s transport options and stream table
- *   renewal), the same floor as plain grpc-js (default options, no renewal;
- *   its ratios are printed beside the others), then the built Ward (dist/main.js, as `npm start` runs
+ *   protobuf work, with `ward serve`'s transport options, V8 heap growth and
+ *   stream table renewal), the same floor as plain grpc-js (default options,
+ *   V8's own heap growth, no renewal; its ratios are printed beside the
+ *   others), then the built Ward (dist/main.js, as `npm start` runs
  *   it; the npm script builds first) with audit records off, written to a
  *   file, and written to stdout, the default,
  *   as a container runtime takes them: a pipe, drained by `cat` on core 0

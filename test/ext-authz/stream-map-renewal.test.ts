@@ -1,5 +1,4 @@
 import { EventEmitter } from "node:events";
-import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks";
 import { connect as connectHttp2, createServer as createHttp2Server, type ClientHttp2Session, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { setFlagsFromString } from "node:v8";
@@ -8,6 +7,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { startStreamMapRenewal, watchFullCollections } from "../../src/ext-authz/stream-map-renewal.js";
 import { answerMetadata, authorizationClient, decodeCheckResponse, encodeCheckRequest, envoyCheckRequest, openCheckCall } from "./envoy.js";
+import { countCollections } from "../gc-counts.js";
 import { CHECKOUT, FRONTEND, PAYMENTS, startWard, type RunningWard } from "./ward.js";
 
 const nativeGc = (globalThis as { gc?: () => void }).gc;
@@ -76,25 +76,17 @@ async function wardWithConnection(): Promise<{ w: RunningWard; session: ClientHt
 }
 
 describe("noticing full collections", () => {
-  /** Counts the collections V8 reports, by kind, while `work` runs (the ground truth, at a cost the renewal avoids). */
-  async function countCollections(work: (counts: { majors: number; minors: number }) => Promise<void>): Promise<{ majors: number; minors: number }> {
-    const counts = { majors: 0, minors: 0 };
-    const observer = new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) {
-        const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
-        if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) counts.majors++;
-        else if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) counts.minors++;
-      }
-    });
-    observer.observe({ entryTypes: ["gc"] });
+  /** The collections V8 reports while `work` runs (the ground truth, at a cost the renewal avoids). */
+  async function collectionsDuring(work: (counts: { majors: number; minors: number }) => Promise<void>): Promise<{ majors: number; minors: number }> {
+    const counting = countCollections();
     try {
-      await work(counts);
+      await work(counting.counts);
       // Both reports come a little after the collection.
       await new Promise((r) => setTimeout(r, 100));
     } finally {
-      observer.disconnect();
+      counting.stop();
     }
-    return counts;
+    return counting.counts;
   }
 
   it("notices every full collection V8 runs on its own in a busy process, and no young-generation one", async () => {
@@ -102,7 +94,7 @@ describe("noticing full collections", () => {
     const unwatch = watchFullCollections(() => noticed++);
     try {
       // Short-lived garbage only: young-generation collections, no full one.
-      const young = await countCollections(async () => {
+      const young = await collectionsDuring(async () => {
         // A small ring, so that the objects escape (V8 would not allocate them otherwise) and die young.
         const ring: object[] = new Array(1024);
         for (let turn = 0; turn < 200; turn++) {
@@ -118,7 +110,7 @@ describe("noticing full collections", () => {
       // A detector that looked at its canary during that marking kept it alive, and missed
       // about half of them here.
       noticed = 0;
-      const busy = await countCollections(async (counts) => {
+      const busy = await collectionsDuring(async (counts) => {
         const kept: object[] = [];
         const deadline = Date.now() + 5000;
         while (counts.majors < 6 && Date.now() < deadline) {
